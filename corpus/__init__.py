@@ -1,0 +1,1 @@
+"""Corpus: the manifest schema, the synthetic espeak-ng corpus and ingest adapters."""

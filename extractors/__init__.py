@@ -1,0 +1,1 @@
+"""Extractors: one registry of feature extractors, batching, Parquet writing with lineage."""

@@ -1,0 +1,1 @@
+"""The Feast repository (feature_store.yaml + definitions derived from the extractor registry)."""

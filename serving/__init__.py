@@ -1,0 +1,1 @@
+"""Serving: FastAPI service, predictor with mini → premium cascade, online lookups, logs."""

@@ -1,0 +1,20 @@
+"""`nordlid train|evaluate|retrain`."""
+
+from __future__ import annotations
+
+from nordlid.notbuilt import not_built
+
+
+def train() -> None:
+    """Train an LID head from a Feast feature service."""
+    raise not_built("train", "[training]")
+
+
+def evaluate() -> None:
+    """Evaluate registered models on dev and test."""
+    raise not_built("evaluate", "[training]")
+
+
+def retrain() -> None:
+    """Continuous training: sliding window, validation gates, promotion gate."""
+    raise not_built("retrain", "[monitoring]")

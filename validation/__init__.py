@@ -1,0 +1,1 @@
+"""Validation: Great Expectations suites, duplicates, leakage, balance, quality gates, drift."""
