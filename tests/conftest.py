@@ -1,0 +1,63 @@
+"""Shared fixtures.  Area-specific fixtures live in ``tests/<area>/conftest.py``.
+
+- ``workdir``: an isolated NORDLID_WORKDIR per test.
+- ``redis_url``: the real Redis on 127.0.0.1:6379 (``make test`` starts one if none answers).
+- ``synth_corpus``: a small espeak-ng corpus built once per session (read-only: copy before
+  mutating).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nordlid.workdir import Workdir
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("FEAST_USAGE", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", int(os.environ.get("NORDLID_TEST_REDIS_PORT", "6379"))
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workdir:
+    wd = Workdir(tmp_path / "work").ensure()
+    monkeypatch.setenv("NORDLID_WORKDIR", str(wd.root))
+    return wd
+
+
+def _redis_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not _redis_answers(REDIS_HOST, REDIS_PORT):
+        pytest.fail(
+            f"integration tests need Redis on {REDIS_HOST}:{REDIS_PORT}; "
+            "run them through `make test`, which starts one when none answers"
+        )
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}"
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, object]]:
+    """(audio_dir, manifest DataFrame) of a small clean synthetic corpus, built once."""
+    from corpus.synth import synthesize
+
+    out = tmp_path_factory.mktemp("synth_corpus")
+    manifest = synthesize(out, per_language=8, seed=7, conditions=("clean",))
+    yield out, manifest
