@@ -59,7 +59,9 @@ def _mount() -> None:
     from nordlid import pipeline_cli
     from serving import cli as serving_cli
     from training import cli as training_cli
+    from training import retrain_cli
     from validation import cli as validation_cli
+    from validation import drift_cli
 
     app.add_typer(corpus_cli.app, name="corpus", help="Build the utterance manifest.")
     app.command("validate")(validation_cli.validate)
@@ -69,8 +71,8 @@ def _mount() -> None:
     app.command("evaluate")(training_cli.evaluate)
     app.command("predict")(serving_cli.predict)
     app.command("serve")(serving_cli.serve)
-    app.add_typer(validation_cli.drift_app, name="drift", help="Evidently drift reports.")
-    app.command("retrain")(training_cli.retrain)
+    app.add_typer(drift_cli.drift_app, name="drift", help="Evidently drift reports.")
+    app.command("retrain")(retrain_cli.retrain)
     app.command("run")(pipeline_cli.run)
 
 

@@ -1,4 +1,4 @@
-"""`nordlid train|evaluate|retrain`."""
+"""`nordlid train|evaluate`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,3 @@ def train() -> None:
 def evaluate() -> None:
     """Evaluate registered models on dev and test."""
     raise not_built("evaluate", "[training]")
-
-
-def retrain() -> None:
-    """Continuous training: sliding window, validation gates, promotion gate."""
-    raise not_built("retrain", "[monitoring]")

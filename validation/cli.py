@@ -1,27 +1,10 @@
-"""`nordlid validate` and `nordlid drift`."""
+"""`nordlid validate`."""
 
 from __future__ import annotations
 
-import typer
-
 from nordlid.notbuilt import not_built
-
-drift_app = typer.Typer(no_args_is_help=False)
 
 
 def validate() -> None:
     """Validate the manifest: GE suite, duplicates, leakage, balance, quality; quarantine bad rows."""
     raise not_built("validate", "[quality]")
-
-
-@drift_app.callback(invoke_without_command=True)
-def drift(ctx: typer.Context) -> None:
-    """Evidently drift of served features against the training reference."""
-    if ctx.invoked_subcommand is None:
-        raise not_built("drift", "[monitoring]")
-
-
-@drift_app.command()
-def simulate() -> None:
-    """Produce a drifted serving log from held-out audio."""
-    raise not_built("drift simulate", "[monitoring]")
