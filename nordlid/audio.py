@@ -43,12 +43,34 @@ class Audio:
         return self.num_samples / float(self.sample_rate)
 
 
+def _riff_truncation(head: bytes, total_size: int) -> str | None:
+    """For RIFF/WAVE data: a reason when the ``data`` chunk claims more bytes than exist.
+
+    libsndfile silently shortens such files to what is present, so a WAV cut in transfer
+    would otherwise decode as a shorter, "valid" recording.
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset = 12
+    while offset + 8 <= len(head):
+        chunk_id = head[offset : offset + 4]
+        size = int.from_bytes(head[offset + 4 : offset + 8], "little")
+        if chunk_id == b"data":
+            available = total_size - (offset + 8)
+            if size != 0xFFFFFFFF and size > available:
+                return f"truncated: WAV data chunk declares {size} bytes, only {available} present"
+            return None
+        offset += 8 + size + (size & 1)
+    return None
+
+
 def _open(source: str | Path | bytes, name: str) -> sf.SoundFile:
     target: io.BytesIO | str
     if isinstance(source, bytes):
         if not source:
             raise AudioDecodeError(name, "empty input (0 bytes)", code="empty")
         target = io.BytesIO(source)
+        reason = _riff_truncation(source[:4096], len(source))
     else:
         path = Path(source)
         if not path.exists():
@@ -56,6 +78,10 @@ def _open(source: str | Path | bytes, name: str) -> sf.SoundFile:
         if path.stat().st_size == 0:
             raise AudioDecodeError(name, "empty file (0 bytes)", code="empty")
         target = str(path)
+        with open(path, "rb") as fh:
+            reason = _riff_truncation(fh.read(4096), path.stat().st_size)
+    if reason:
+        raise AudioDecodeError(name, reason, code="truncated")
     try:
         return sf.SoundFile(target)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:

@@ -1,0 +1,35 @@
+"""Load the project's sentence lists (corpus and held-out) for each synthetic language."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from nordlid.errors import ConfigError
+
+SENTENCE_DIR = Path(__file__).parent / "sentences"
+SYNTH_LANGUAGES: tuple[str, ...] = ("da", "is", "no", "sv")
+
+
+@lru_cache(maxsize=16)
+def _read(lang: str, holdout: bool) -> tuple[str, ...]:
+    if lang not in SYNTH_LANGUAGES:
+        raise ConfigError(
+            f"language {lang!r}: no synthetic voice/sentences (choose from {', '.join(SYNTH_LANGUAGES)})"
+        )
+    path = SENTENCE_DIR / (f"{lang}_holdout.txt" if holdout else f"{lang}.txt")
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    sentences = [ln for ln in lines if ln and not ln.startswith("#")]
+    # Distinct, in file order.
+    return tuple(dict.fromkeys(sentences))
+
+
+def sentences(lang: str) -> tuple[str, ...]:
+    """Corpus sentences of ``lang`` (never overlapping the held-out list)."""
+    held = set(_read(lang, True))
+    return tuple(s for s in _read(lang, False) if s not in held)
+
+
+def holdout_sentences(lang: str) -> tuple[str, ...]:
+    """Held-out sentences of ``lang``: never spoken in the corpus."""
+    return _read(lang, True)

@@ -1,0 +1,126 @@
+"""Turn uploaded bytes (or a file, or streamed PCM) into the 16 kHz mono model input.
+
+Decoding is :func:`nordlid.audio.decode` (the same code the batch stages use); this
+module adds the service's limits — upload size, content type, duration bounds — and maps
+every failure to a :class:`~serving.errors.RequestError` with an HTTP status and a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nordlid.audio import TARGET_SAMPLE_RATE, Audio, decode, to_model_input
+from nordlid.errors import AudioDecodeError
+from serving.errors import RequestError
+
+# Part content types accepted for the uploaded file ('' = the client sent none).
+_ALLOWED_PREFIXES = ("audio/", "video/ogg", "application/ogg", "application/octet-stream")
+
+_DECODE_STATUS = {
+    "empty": 400,
+    "no_samples": 422,
+    "non_finite": 422,
+    "truncated": 422,
+    "corrupt": 422,
+    "bad_header": 422,
+    "not_audio": 415,
+}
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    wave: np.ndarray  # float32, 16 kHz mono
+    duration_s: float
+    sample_rate: int
+    num_channels: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int
+    min_duration_s: float
+    max_duration_s: float
+
+
+def check_part_content_type(content_type: str | None, filename: str) -> None:
+    ct = (content_type or "").split(";")[0].strip().lower()
+    if ct and not ct.startswith(_ALLOWED_PREFIXES):
+        raise RequestError(
+            415,
+            f"file {filename!r}: content type {ct!r} is not audio "
+            "(send WAV, FLAC, OGG or MP3 as audio/* or application/octet-stream)",
+        )
+
+
+def check_size(size: int, limits: Limits, filename: str) -> None:
+    if size > limits.max_upload_bytes:
+        raise RequestError(
+            413,
+            f"file {filename!r}: {size} bytes is too large "
+            f"(limit {limits.max_upload_bytes} bytes)",
+        )
+
+
+def check_duration(duration_s: float, limits: Limits, filename: str) -> None:
+    if duration_s < limits.min_duration_s:
+        raise RequestError(
+            422,
+            f"file {filename!r}: audio is too short ({duration_s:.3f} s; "
+            f"minimum {limits.min_duration_s:g} s)",
+        )
+    if duration_s > limits.max_duration_s:
+        raise RequestError(
+            422,
+            f"file {filename!r}: audio is too long ({duration_s:.3f} s; "
+            f"maximum {limits.max_duration_s:g} s)",
+        )
+
+
+def _decode(source: bytes | Path, filename: str) -> Audio:
+    try:
+        return decode(source, filename)
+    except AudioDecodeError as exc:
+        status = _DECODE_STATUS.get(exc.code, 422)
+        reason = exc.reason
+        if exc.code == "not_audio":
+            reason = (
+                "not a supported audio file (WAV, FLAC, OGG or MP3 expected; "
+                f"unknown format or unsupported codec): {exc.reason}"
+            )
+        raise RequestError(status, f"file {filename!r}: {reason}") from exc
+
+
+def prepare(audio: Audio, limits: Limits, filename: str) -> ModelInput:
+    check_duration(audio.duration_s, limits, filename)
+    wave = to_model_input(audio)
+    if not np.isfinite(wave).all():  # resampling never adds these; decode rejects them first
+        raise RequestError(422, f"file {filename!r}: audio contains NaN or infinite samples")
+    return ModelInput(wave, audio.duration_s, audio.sample_rate, audio.num_channels)
+
+
+def from_bytes(data: bytes, limits: Limits, filename: str = "<upload>") -> ModelInput:
+    """Validate and decode an upload (size → decode → duration → 16 kHz mono)."""
+    check_size(len(data), limits, filename)
+    return prepare(_decode(data, filename), limits, filename)
+
+
+def from_path(path: Path, limits: Limits) -> ModelInput:
+    """The same checks for a local file (``nordlid predict``)."""
+    name = str(path)
+    if path.is_file():
+        check_size(path.stat().st_size, limits, name)
+    return prepare(_decode(path, name), limits, name)
+
+
+def pcm16_to_float(pcm: bytes) -> np.ndarray:
+    """Little-endian 16-bit PCM bytes → float32 in [-1, 1)."""
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def stream_input(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Streamed mono samples at ``sample_rate`` → 16 kHz model input."""
+    audio = Audio(samples=samples.reshape(1, -1), sample_rate=sample_rate)
+    return to_model_input(audio, TARGET_SAMPLE_RATE)

@@ -1,0 +1,87 @@
+"""Service settings: environment variables ``NORDLID_*`` (and ``REDIS_URL``), validated at start.
+
+Every field has a default, so the service runs with no configuration at all (embedded
+SQLite online store, models from ``<workdir>/models``).  A bad value is a
+:class:`~nordlid.errors.ConfigError` naming the variable, raised before the server binds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nordlid.errors import ConfigError
+from nordlid.workdir import Workdir
+
+
+class ServingSettings(BaseSettings):
+    """Settings of ``nordlid serve`` / ``create_app`` (env prefix ``NORDLID_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="NORDLID_", extra="forbid", frozen=True)
+
+    workdir: Path | None = Field(
+        None, description="Work directory (models/, data/); default NORDLID_WORKDIR or '.'"
+    )
+    api_key: SecretStr | None = Field(
+        None, description="When set, every /v1/* route requires it (X-API-Key or Bearer)."
+    )
+    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Upload size limit.")
+    min_duration_s: float = Field(1.0, gt=0, description="Shortest accepted audio (seconds).")
+    max_duration_s: float = Field(30.0, gt=0, description="Longest accepted audio (seconds).")
+    mini_model: str = Field("@mini", min_length=1, description="Registry ref of the first model.")
+    premium_model: str | None = Field(
+        "@premium", description="Registry ref of the escalation model ('' disables the cascade)."
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_URL", "NORDLID_REDIS_URL", "redis_url"),
+        description="Online store in Redis (default: the embedded SQLite store).",
+    )
+    log_flush_rows: int = Field(256, gt=0, description="Serving log: flush after this many rows.")
+    log_flush_seconds: float = Field(30.0, gt=0, description="Serving log: flush at least this often.")
+    push_attempts: int = Field(3, ge=1, le=20, description="Tries per online-store push.")
+    push_backoff_s: float = Field(0.2, ge=0, description="Wait between push tries (doubles).")
+    push_queue_size: int = Field(1000, gt=0, description="Pending pushes kept while Redis is down.")
+    worker_threads: int = Field(4, ge=1, le=64, description="Threads for CPU-bound work.")
+    stream_max_sample_rate: int = Field(48_000, gt=0)
+    request_index_size: int = Field(100_000, gt=0, description="Request ids kept for /v1/feedback.")
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> ServingSettings:
+        if self.min_duration_s >= self.max_duration_s:
+            raise ValueError(
+                f"NORDLID_MIN_DURATION_S ({self.min_duration_s}) must be below "
+                f"NORDLID_MAX_DURATION_S ({self.max_duration_s})"
+            )
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError(f"REDIS_URL must start with redis://, got {self.redis_url!r}")
+        return self
+
+    @property
+    def workdir_obj(self) -> Workdir:
+        return Workdir.from_env(self.workdir)
+
+    @property
+    def premium_ref(self) -> str | None:
+        return self.premium_model or None
+
+    def api_key_value(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+def load_settings(**overrides: object) -> ServingSettings:
+    """Read the environment (plus explicit overrides); bad values → ConfigError naming them."""
+    try:
+        return ServingSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "settings"
+            name = f"NORDLID_{loc.upper()}" if loc != "settings" else loc
+            value = err.get("input")
+            parts.append(f"{name}={value!r}: {err['msg']}")
+        raise ConfigError("invalid serving settings: " + "; ".join(parts)) from None
