@@ -1,0 +1,508 @@
+"""Evidently drift of feature distributions: pure functions over DataFrames.
+
+``compute_drift(reference, current, config)`` compares two frames whose columns are
+feature references (``acoustic__rms_mean``; vectors as lists/arrays) and, optionally, the
+prediction columns ``language`` and ``confidence``:
+
+- scalar features → one Evidently ``ValueDrift`` test per column (``DataDriftPreset``),
+  the share of drifted columns and the dataset verdict (share ≥ ``drift_share``);
+- every vector feature → Evidently's embedding drift method (domain classifier ``model``,
+  ``mmd``, ``ratio`` or ``distance``) over its components, standardised with the
+  reference statistics; short vectors (≤ ``expand_max_length``, e.g. MFCC means) are also
+  tested per component, so a report names the drifted coefficient;
+- ``language`` → prediction drift (categorical test), ``confidence`` → confidence drift.
+
+Nothing here reads or writes files: loading lives in :mod:`validation.drift_data`,
+report files in :mod:`validation.drift_report`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from nordlid.errors import NordlidError
+
+log = logging.getLogger(__name__)
+
+EmbeddingMethod = Literal["model", "mmd", "ratio", "distance"]
+NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
+    {
+        "request_id",
+        "timestamp",
+        "model",
+        "language",
+        "confidence",
+        "probabilities",
+        "escalated",
+        "duration_s",
+        "utterance_id",
+        "event_timestamp",
+        "created_timestamp",
+        "split",
+        "condition",
+        "path",
+        "source",
+    }
+)
+
+
+class DriftDataError(NordlidError):
+    """The reference or current data cannot be compared (missing columns, too few rows)."""
+
+
+class DriftConfig(BaseModel):
+    """Settings of one drift comparison (all optional; defaults follow Evidently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stattest: str | None = Field(
+        None, description="Evidently stattest for scalar columns (None: Evidently's choice)."
+    )
+    stattest_threshold: float | None = Field(None, gt=0, description="Per-column threshold.")
+    drift_share: float = Field(
+        0.3, gt=0, le=1, description="Dataset drift when this share of columns drifted."
+    )
+    embedding_method: EmbeddingMethod = "model"
+    embedding_threshold: float | None = Field(
+        None, description="Threshold of the embedding method (None: its default)."
+    )
+    embedding_bootstrap: bool | None = Field(
+        None, description="Bootstrap test for model/mmd (None: when the reference has < 1000 rows)."
+    )
+    embedding_pca_components: int | None = Field(None, ge=1)
+    embedding_standardize: bool = True
+    embedding_plots: bool = Field(
+        False, description="Add Evidently's embedding widgets (a t-SNE per vector: slow)."
+    )
+    expand_max_length: int = Field(
+        32, ge=0, description="Vectors up to this length are also tested per component."
+    )
+    max_reference_rows: int = Field(5000, ge=10)
+    min_rows: int = Field(10, ge=2)
+    prediction_column: str = "language"
+    confidence_column: str = "confidence"
+    seed: int = 0
+
+
+class ColumnDrift(BaseModel):
+    column: str
+    feature: str  # the feature reference the column comes from (== column for scalars)
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+class EmbeddingDrift(BaseModel):
+    feature: str
+    dim: int
+    method: str
+    score: float
+    threshold: float | None
+    drifted: bool
+    n_reference: int
+    n_current: int
+
+
+class DriftResult(BaseModel):
+    """Everything a person (or a trigger) needs to know about one comparison."""
+
+    n_reference: int
+    n_current: int
+    columns: list[ColumnDrift]
+    n_drifted_columns: int
+    drift_share: float
+    drift_share_threshold: float
+    dataset_drift: bool
+    embeddings: list[EmbeddingDrift]
+    embedding_drift: bool
+    prediction: ColumnDrift | None = None
+    confidence: ColumnDrift | None = None
+    language_distribution: dict[str, dict[str, float]] = Field(default_factory=dict)
+    confidence_mean: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def drift_detected(self) -> bool:
+        return self.dataset_drift or self.embedding_drift
+
+    @property
+    def drifted_features(self) -> list[str]:
+        """Feature references with a drifted column or embedding, in report order."""
+        out: list[str] = []
+        for c in self.columns:
+            if c.drifted and c.feature not in out:
+                out.append(c.feature)
+        for e in self.embeddings:
+            if e.drifted and e.feature not in out:
+                out.append(e.feature)
+        return out
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.drifted]
+
+    def verdict(self) -> str:
+        """The one-line verdict the CLI prints."""
+        head = "DRIFT" if self.drift_detected else "no drift"
+        parts = [
+            f"{head}: {self.n_drifted_columns}/{len(self.columns)} columns drifted "
+            f"({self.drift_share:.0%}, threshold {self.drift_share_threshold:.0%})"
+        ]
+        drifted_emb = [e.feature for e in self.embeddings if e.drifted]
+        parts.append(
+            f"embedding drift in {', '.join(drifted_emb)}"
+            if drifted_emb
+            else f"no embedding drift ({len(self.embeddings)} vectors)"
+        )
+        if self.prediction is not None:
+            parts.append(f"prediction drift: {'yes' if self.prediction.drifted else 'no'}")
+        if self.confidence is not None:
+            parts.append(f"confidence drift: {'yes' if self.confidence.drifted else 'no'}")
+        parts.append(f"{self.n_current} current vs {self.n_reference} reference rows")
+        return "; ".join(parts)
+
+
+@dataclass
+class FeatureLayout:
+    """Which feature columns are scalars and which are fixed-length vectors."""
+
+    scalars: list[str] = field(default_factory=list)
+    vectors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.scalars, *self.vectors]
+
+
+@dataclass
+class DriftOutcome:
+    """The summary plus Evidently's snapshot (for HTML/JSON rendering)."""
+
+    result: DriftResult
+    snapshot: Any  # evidently.core.report.Snapshot
+
+
+def _is_vector_cell(value: object) -> bool:
+    return isinstance(value, list | tuple | np.ndarray)
+
+
+def feature_layout(frame: pd.DataFrame, features: list[str] | None = None) -> FeatureLayout:
+    """Classify the feature columns of ``frame`` (all non-bookkeeping columns by default)."""
+    names = features if features is not None else [
+        c for c in frame.columns if c not in NON_FEATURE_COLUMNS
+    ]
+    layout = FeatureLayout()
+    for name in names:
+        if name not in frame.columns:
+            raise DriftDataError(f"feature column {name!r} is missing")
+        col = frame[name]
+        first = next((v for v in col if v is not None and not _is_nan(v)), None)
+        if first is None:
+            log.warning("feature %s has no values; skipped", name)
+            continue
+        if _is_vector_cell(first):
+            layout.vectors[name] = len(first)
+        elif pd.api.types.is_numeric_dtype(col) or isinstance(first, int | float | np.number):
+            layout.scalars.append(name)
+        else:
+            log.debug("column %s is neither numeric nor a vector; skipped", name)
+    return layout
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
+def vector_matrix(frame: pd.DataFrame, column: str, length: int) -> np.ndarray:
+    """(rows, length) float64 matrix; rows without a vector (None/NaN) become NaN rows."""
+    out = np.full((len(frame), length), np.nan)
+    for i, value in enumerate(frame[column].to_numpy()):
+        if value is None or _is_nan(value):
+            continue
+        arr = np.asarray(value, dtype=np.float64).ravel()
+        if arr.shape[0] != length:
+            raise DriftDataError(
+                f"feature {column!r}: row {i} has a vector of length {arr.shape[0]}, "
+                f"expected {length}"
+            )
+        out[i] = arr
+    return out
+
+
+def component_names(feature: str, length: int) -> list[str]:
+    return [f"{feature}[{i}]" for i in range(length)]
+
+
+def _flat_frame(frame: pd.DataFrame, layout: FeatureLayout, expand: set[str]) -> pd.DataFrame:
+    parts: list[pd.DataFrame] = [frame[layout.scalars].astype("float64").reset_index(drop=True)]
+    for feature in sorted(expand):
+        length = layout.vectors[feature]
+        parts.append(
+            pd.DataFrame(
+                vector_matrix(frame, feature, length), columns=component_names(feature, length)
+            )
+        )
+    return pd.concat(parts, axis=1)
+
+
+def _drift_method(config: DriftConfig, n_reference: int) -> Any:
+    from evidently.metrics.embeddings import (
+        DistanceDriftMethod,
+        MMDDriftMethod,
+        ModelDriftMethod,
+        RatioDriftMethod,
+    )
+
+    kwargs: dict[str, Any] = {"pca_components": config.embedding_pca_components}
+    if config.embedding_threshold is not None:
+        kwargs["threshold"] = config.embedding_threshold
+    if config.embedding_method in ("model", "mmd", "distance"):
+        bootstrap = config.embedding_bootstrap
+        if bootstrap is None:
+            bootstrap = config.embedding_method == "model" and n_reference < 1000
+        kwargs["bootstrap"] = bootstrap
+    cls = {
+        "model": ModelDriftMethod,
+        "mmd": MMDDriftMethod,
+        "ratio": RatioDriftMethod,
+        "distance": DistanceDriftMethod,
+    }[config.embedding_method]
+    return cls(**kwargs)
+
+
+def _embedding_frames(
+    reference: pd.DataFrame, current: pd.DataFrame, feature: str, length: int, standardize: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ref = vector_matrix(reference, feature, length)
+    cur = vector_matrix(current, feature, length)
+    ref = ref[~np.isnan(ref).any(axis=1)]
+    cur = cur[~np.isnan(cur).any(axis=1)]
+    if standardize and len(ref):
+        mu = ref.mean(axis=0)
+        sd = ref.std(axis=0)
+        sd[sd < 1e-12] = 1.0
+        ref = (ref - mu) / sd
+        cur = (cur - mu) / sd
+    names = [f"c{i}" for i in range(length)]
+    return pd.DataFrame(ref, columns=names), pd.DataFrame(cur, columns=names)
+
+
+def embedding_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, feature: str, length: int, config: DriftConfig
+) -> EmbeddingDrift:
+    """Evidently's embedding drift method on one vector feature."""
+    ref, cur = _embedding_frames(reference, current, feature, length, config.embedding_standardize)
+    if len(ref) < config.min_rows or len(cur) < config.min_rows:
+        raise DriftDataError(
+            f"feature {feature!r}: {len(ref)} reference and {len(cur)} current vectors; "
+            f"need at least {config.min_rows} of each"
+        )
+    method = _drift_method(config, len(ref))
+    score, drifted, name = method(cur.copy(), ref.copy())
+    threshold = None if getattr(method, "bootstrap", False) else float(method.threshold)
+    return EmbeddingDrift(
+        feature=feature,
+        dim=length,
+        method=str(name) + (" (bootstrap)" if getattr(method, "bootstrap", False) else ""),
+        score=float(score),
+        threshold=threshold,
+        drifted=bool(drifted),
+        n_reference=len(ref),
+        n_current=len(cur),
+    )
+
+
+def _distribution(series: pd.Series) -> dict[str, float]:
+    counts = series.dropna().astype(str).value_counts(normalize=True).sort_index()
+    return {str(k): float(v) for k, v in counts.items()}
+
+
+def _subsample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    if len(frame) <= n:
+        return frame.reset_index(drop=True)
+    return frame.sample(n=n, random_state=seed).reset_index(drop=True)
+
+
+def compute_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    config: DriftConfig | None = None,
+    *,
+    features: list[str] | None = None,
+) -> DriftOutcome:
+    """Compare ``current`` against ``reference`` over ``features`` (default: shared columns)."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import EmbeddingsDrift, ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    config = config or DriftConfig()
+    if len(reference) < config.min_rows:
+        raise DriftDataError(f"reference has {len(reference)} rows; need at least {config.min_rows}")
+    if len(current) < config.min_rows:
+        raise DriftDataError(f"current data has {len(current)} rows; need at least {config.min_rows}")
+    if features is None:
+        features = [
+            c for c in reference.columns if c in current.columns and c not in NON_FEATURE_COLUMNS
+        ]
+    missing = [f for f in features if f not in current.columns]
+    if missing:
+        raise DriftDataError(f"current data lacks feature columns: {', '.join(missing)}")
+    reference = _subsample(reference, config.max_reference_rows, config.seed)
+    current = current.reset_index(drop=True)
+    layout = feature_layout(reference, features)
+    if not layout.features:
+        raise DriftDataError("no numeric or vector feature columns to compare")
+    expand = {f for f, n in layout.vectors.items() if n <= config.expand_max_length}
+
+    ref_flat = _flat_frame(reference, layout, expand)
+    cur_flat = _flat_frame(current, layout, expand)
+    columns = list(ref_flat.columns)
+    feature_of = {c: c for c in layout.scalars}
+    for f in expand:
+        feature_of.update({c: f for c in component_names(f, layout.vectors[f])})
+
+    categorical: list[str] = []
+    numerical = list(columns)
+    pred, conf = config.prediction_column, config.confidence_column
+    has_pred = pred in reference.columns and pred in current.columns
+    has_conf = conf in reference.columns and conf in current.columns
+    if has_pred:
+        ref_flat[pred] = reference[pred].astype(str).to_numpy()
+        cur_flat[pred] = current[pred].astype(str).to_numpy()
+        categorical.append(pred)
+    if has_conf:
+        ref_flat[conf] = reference[conf].astype("float64").to_numpy()
+        cur_flat[conf] = current[conf].astype("float64").to_numpy()
+        numerical.append(conf)
+
+    embeddings_map: dict[str, list[str]] = {}
+    if config.embedding_plots:
+        for f, n in layout.vectors.items():
+            names = [f"{f}<{i}>" for i in range(n)]
+            ref_flat = pd.concat(
+                [ref_flat, pd.DataFrame(vector_matrix(reference, f, n), columns=names)], axis=1
+            )
+            cur_flat = pd.concat(
+                [cur_flat, pd.DataFrame(vector_matrix(current, f, n), columns=names)], axis=1
+            )
+            embeddings_map[f] = names
+
+    definition = DataDefinition(
+        numerical_columns=numerical,
+        categorical_columns=categorical or None,
+        embeddings=embeddings_map or None,
+    )
+    metrics: list[Any] = []
+    if columns:
+        metrics.append(
+            DataDriftPreset(
+                columns=columns,
+                drift_share=config.drift_share,
+                method=config.stattest,
+                threshold=config.stattest_threshold,
+            )
+        )
+    if has_pred:
+        metrics.append(ValueDrift(column=pred))
+    if has_conf:
+        metrics.append(
+            ValueDrift(column=conf, method=config.stattest, threshold=config.stattest_threshold)
+        )
+    for f in embeddings_map:
+        metrics.append(
+            EmbeddingsDrift(embeddings_name=f, drift_method=_drift_method(config, len(reference)))
+        )
+    report = Report(metrics, include_tests=True)
+    log.info(
+        "drift: %d scalar columns, %d vectors, %d reference vs %d current rows",
+        len(columns),
+        len(layout.vectors),
+        len(reference),
+        len(current),
+    )
+    snapshot = report.run(
+        Dataset.from_pandas(cur_flat, data_definition=definition),
+        Dataset.from_pandas(ref_flat, data_definition=definition),
+    )
+    value_drifts = _value_drifts(snapshot.dict())
+
+    column_results = [
+        _column_drift(value_drifts, c, feature_of[c]) for c in columns if c in value_drifts
+    ]
+    n_drifted = sum(c.drifted for c in column_results)
+    share = n_drifted / len(column_results) if column_results else 0.0
+    embedding_results = [
+        embedding_drift(reference, current, f, n, config) for f, n in layout.vectors.items()
+    ]
+    result = DriftResult(
+        n_reference=len(reference),
+        n_current=len(current),
+        columns=column_results,
+        n_drifted_columns=n_drifted,
+        drift_share=share,
+        drift_share_threshold=config.drift_share,
+        dataset_drift=bool(column_results) and share >= config.drift_share,
+        embeddings=embedding_results,
+        embedding_drift=any(e.drifted for e in embedding_results),
+        prediction=_column_drift(value_drifts, pred, pred) if has_pred else None,
+        confidence=_column_drift(value_drifts, conf, conf) if has_conf else None,
+        language_distribution=(
+            {"reference": _distribution(reference[pred]), "current": _distribution(current[pred])}
+            if has_pred
+            else {}
+        ),
+        confidence_mean=(
+            {
+                "reference": float(reference[conf].astype(float).mean()),
+                "current": float(current[conf].astype(float).mean()),
+            }
+            if has_conf
+            else {}
+        ),
+    )
+    log.info("%s", result.verdict())
+    return DriftOutcome(result=result, snapshot=snapshot)
+
+
+def _value_drifts(snapshot_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """column → {score, method, threshold, drifted} from Evidently's metrics and tests."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for m in snapshot_dict.get("metrics", []):
+        cfg = m.get("config", {})
+        if cfg.get("type", "").endswith(":ValueDrift"):
+            by_id[m["id"]] = {
+                "column": cfg["column"],
+                "score": float(m["value"]),
+                "method": str(cfg.get("method")),
+                "threshold": float(cfg.get("threshold")),
+                "drifted": None,
+            }
+    for t in snapshot_dict.get("tests", []):
+        mc = t.get("metric_config", {})
+        entry = by_id.get(mc.get("metric_id", ""))
+        if entry is not None:
+            entry["drifted"] = t.get("status") == "FAIL"
+    out: dict[str, dict[str, Any]] = {}
+    for entry in by_id.values():
+        if entry["drifted"] is None:
+            raise RuntimeError(f"Evidently returned no drift test for column {entry['column']!r}")
+        out[entry["column"]] = entry
+    return out
+
+
+def _column_drift(value_drifts: dict[str, dict[str, Any]], column: str, feature: str) -> ColumnDrift:
+    v = value_drifts[column]
+    return ColumnDrift(
+        column=column,
+        feature=feature,
+        method=v["method"],
+        score=v["score"],
+        threshold=v["threshold"],
+        drifted=v["drifted"],
+    )
