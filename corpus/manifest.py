@@ -106,7 +106,9 @@ def write_manifest(df: pd.DataFrame, path: str | Path) -> Path:
 def read_manifest(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
-        raise ManifestError(f"{p}: manifest not found (run `nordlid corpus synth` or `corpus ingest`)")
+        raise ManifestError(
+            f"{p}: manifest not found (run `nordlid corpus synth` or `corpus ingest`)"
+        )
     df = pq.read_table(p).to_pandas()
     problems = check_manifest(df, name=str(p))
     if problems:

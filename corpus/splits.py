@@ -22,7 +22,9 @@ DEFAULT_FRACTIONS: tuple[float, float, float] = (0.70, 0.15, 0.15)
 
 def _check_fractions(fractions: tuple[float, float, float]) -> None:
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise ValueError(
+            f"split fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
 
 
 def stable_hash(seed: int, key: object) -> int:
@@ -101,7 +103,9 @@ def assign_speaker_splits(
     if frame.empty:
         return pd.Series([], index=frame.index, dtype=object)
     speaker = frame["speaker_id"] if "speaker_id" in frame else pd.Series(None, index=frame.index)
-    gender = frame["gender"] if by_gender and "gender" in frame else pd.Series(None, index=frame.index)
+    gender = (
+        frame["gender"] if by_gender and "gender" in frame else pd.Series(None, index=frame.index)
+    )
     unit = [
         f"spk:{s}" if isinstance(s, str) and s else f"row:{i}"
         for i, s in zip(frame.index, speaker, strict=True)
@@ -147,5 +151,7 @@ def check_independent(frame: pd.DataFrame, columns: Iterable[str] = ("speaker_id
         n_splits = sub.groupby(col)["split"].nunique()
         leaked = n_splits[n_splits > 1]
         if len(leaked):
-            problems.append(f"{col}: {len(leaked)} values in several splits, e.g. {list(leaked.index[:3])}")
+            problems.append(
+                f"{col}: {len(leaked)} values in several splits, e.g. {list(leaked.index[:3])}"
+            )
     return problems

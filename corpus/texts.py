@@ -15,7 +15,8 @@ SYNTH_LANGUAGES: tuple[str, ...] = ("da", "is", "no", "sv")
 def _read(lang: str, holdout: bool) -> tuple[str, ...]:
     if lang not in SYNTH_LANGUAGES:
         raise ConfigError(
-            f"language {lang!r}: no synthetic voice/sentences (choose from {', '.join(SYNTH_LANGUAGES)})"
+            f"language {lang!r}: no synthetic voice/sentences "
+            f"(choose from {', '.join(SYNTH_LANGUAGES)})"
         )
     path = SENTENCE_DIR / (f"{lang}_holdout.txt" if holdout else f"{lang}.txt")
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]

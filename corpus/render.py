@@ -1,0 +1,159 @@
+"""Render one synthetic utterance: espeak-ng → degradation → resample/channels → audio file.
+
+Runs inside worker processes, so it imports only numpy/soundfile/scipy and takes a plain,
+picklable :class:`RenderTask`.  Files are written under a temporary name and renamed, so
+an interrupted run never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from corpus import degrade
+from nordlid.audio import pcm_sha256
+from nordlid.errors import NordlidError
+
+ESPEAK_RATE = 22_050
+CONDITIONS: tuple[str, ...] = ("clean", "noisy", "telephone", "gain")
+FORMATS: dict[str, tuple[str, str]] = {  # extension → (libsndfile format, subtype)
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+}
+
+
+class SynthError(NordlidError):
+    """espeak-ng is missing or failed on an utterance."""
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    path: str
+    voice: str  # espeak-ng voice, e.g. "da+m3"
+    pitch: int
+    speed: int
+    text: str
+    condition: str = "clean"
+    snr_db: float = 20.0
+    noise_kind: str = "white"
+    gain_db: float = 0.0
+    noise_seed: tuple[int, ...] = (0,)
+    out_rate: int | None = None  # None: keep the rate after degradation
+    channels: int = 1
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    path: str
+    sample_rate: int
+    num_channels: int
+    num_frames: int
+    file_size: int
+    audio_sha256: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / float(self.sample_rate)
+
+
+def espeak_binary() -> str:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SynthError(
+            "espeak-ng not found on PATH: install the Debian package espeak-ng "
+            "(apt-get install espeak-ng)"
+        )
+    return exe
+
+
+def speak(voice: str, pitch: int, speed: int, text: str, tmp_wav: Path) -> tuple[np.ndarray, int]:
+    """Run espeak-ng once; returns mono float32 samples and espeak's native rate."""
+    cmd = [
+        espeak_binary(),
+        "-v",
+        voice,
+        "-p",
+        str(pitch),
+        "-s",
+        str(speed),
+        "-w",
+        str(tmp_wav),
+        "--stdin",
+    ]
+    try:
+        proc = subprocess.run(
+            cmd, input=text.encode("utf-8"), capture_output=True, timeout=120, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SynthError(f"espeak-ng timed out on {text[:40]!r} (voice {voice})") from exc
+    if proc.returncode != 0 or not tmp_wav.exists():
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise SynthError(f"espeak-ng failed (voice {voice}, exit {proc.returncode}): {err}")
+    try:
+        data, rate = sf.read(str(tmp_wav), dtype="float32", always_2d=True)
+    finally:
+        tmp_wav.unlink(missing_ok=True)
+    if data.shape[0] == 0:
+        raise SynthError(f"espeak-ng produced no audio for {text[:40]!r} (voice {voice})")
+    return data.mean(axis=1).astype(np.float32), int(rate)
+
+
+def apply_condition(wave: np.ndarray, sr: int, task: RenderTask) -> tuple[np.ndarray, int]:
+    """The task's degradation; the result fits in [-1, 1]."""
+    if task.condition == "clean":
+        return wave, sr
+    if task.condition == "noisy":
+        rng = np.random.default_rng(list(task.noise_seed))
+        noisy = degrade.add_noise(wave, task.snr_db, rng, kind=task.noise_kind)  # type: ignore[arg-type]
+        return degrade.fit_to_range(noisy), sr
+    if task.condition == "telephone":
+        narrow, rate = degrade.telephone(wave, sr)
+        return degrade.fit_to_range(narrow), rate
+    if task.condition == "gain":
+        return degrade.apply_gain(wave, task.gain_db), sr
+    raise SynthError(f"unknown condition {task.condition!r} (choose from {', '.join(CONDITIONS)})")
+
+
+def _to_stereo(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Second channel: the same signal 0.5 ms later and 3 dB quieter (a two-mic recording)."""
+    shift = max(1, int(round(sr * 0.0005)))
+    right = np.concatenate([np.zeros(shift, dtype=np.float32), wave[:-shift]]) * np.float32(0.7)
+    return np.stack([wave, right], axis=1)
+
+
+def render(task: RenderTask) -> RenderResult:
+    out = Path(task.path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ext = out.suffix.lstrip(".").lower()
+    if ext not in FORMATS:
+        raise SynthError(
+            f"{out}: unsupported output format {ext!r} (choose from {', '.join(FORMATS)})"
+        )
+    wave, sr = speak(
+        task.voice, task.pitch, task.speed, task.text, out.with_name(f".{out.name}.espeak.wav")
+    )
+    wave, sr = apply_condition(wave, sr, task)
+    if task.out_rate is not None and task.out_rate != sr:
+        wave = degrade.fit_to_range(degrade._resample(wave.astype(np.float64), sr, task.out_rate))
+        sr = task.out_rate
+    data: np.ndarray = _to_stereo(wave, sr) if task.channels == 2 else wave
+    fmt, subtype = FORMATS[ext]
+    tmp = out.with_name(f".{out.name}.tmp")
+    sf.write(str(tmp), data, sr, format=fmt, subtype=subtype)
+    os.replace(tmp, out)
+    info = sf.info(str(out))
+    return RenderResult(
+        path=str(out),
+        sample_rate=int(info.samplerate),
+        num_channels=int(info.channels),
+        num_frames=int(info.frames),
+        file_size=out.stat().st_size,
+        audio_sha256=pcm_sha256(out),
+    )

@@ -1,0 +1,356 @@
+"""The synthetic espeak-ng corpus (da, is, no, sv) and its held-out companion.
+
+:func:`synthesize` plans every utterance up front from the seed (speaker, sentence, pitch and
+speed jitter, condition and its parameters), renders them in a process pool and returns the
+manifest rows.  The plan depends only on the arguments, so one seed always gives the same
+files and the same manifest.
+
+Splits are speaker- *and* sentence-independent: speakers (per language × gender) and
+sentences (per language) are each assigned to train/dev/test (~70/15/15), and an utterance
+of split *s* pairs a speaker of *s* with a sentence of *s*.
+
+:func:`synthesize_holdout` speaks the held-out sentences with voices outside the corpus
+(other variants, pitch and speed), writes other sample rates, formats and some stereo, and
+writes ``labels.tsv`` (path, language, condition) for ``nordlid predict DIR`` checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from corpus import texts, voices
+from corpus.manifest import COLUMNS, utterance_id
+from corpus.render import CONDITIONS, RenderResult, RenderTask, render
+from corpus.splits import SPLIT_NAMES, assign_units, split_counts, stable_hash
+from nordlid.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SOURCE = "synthetic"
+DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+NOISE_KINDS: tuple[str, ...] = ("white", "pink", "brown")
+SNR_RANGE_DB = (0.0, 20.0)
+GAIN_RANGES_DB = ((-24.0, -10.0), (6.0, 14.0))  # quiet, or hot and clipped
+HOLDOUT_RATES: tuple[int, ...] = (16_000, 44_100, 48_000)
+HOLDOUT_FORMATS: tuple[str, ...] = ("wav", "wav", "wav", "flac", "ogg")
+INLINE_BELOW = 24  # fewer tasks than this: render in-process (pool start-up would dominate)
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    task: RenderTask
+    row: dict[str, object]
+
+
+def _check_args(
+    per_language: int, languages: Sequence[str], conditions: Sequence[str], clean_share: float
+) -> None:
+    if per_language < 1:
+        raise ConfigError(f"per_language must be >= 1, got {per_language}")
+    if not languages:
+        raise ConfigError("languages: give at least one of " + ", ".join(texts.SYNTH_LANGUAGES))
+    bad = [lang for lang in languages if lang not in texts.SYNTH_LANGUAGES]
+    if bad:
+        raise ConfigError(
+            f"languages: {bad} have no espeak-ng corpus "
+            f"(choose from {', '.join(texts.SYNTH_LANGUAGES)})"
+        )
+    if not conditions:
+        raise ConfigError("conditions: give at least one of " + ", ".join(CONDITIONS))
+    bad = [c for c in conditions if c not in CONDITIONS]
+    if bad:
+        raise ConfigError(f"conditions: unknown {bad} (choose from {', '.join(CONDITIONS)})")
+    if not 0.0 <= clean_share <= 1.0:
+        raise ConfigError(f"clean_share must be within [0, 1], got {clean_share}")
+
+
+def _draw_condition(
+    rng: np.random.Generator, conditions: Sequence[str], clean_share: float
+) -> dict[str, object]:
+    """Draw the condition and all of its parameters (always the same number of draws)."""
+    u_clean, u_other = rng.random(), rng.random()
+    snr = float(rng.uniform(*SNR_RANGE_DB))
+    kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
+    gain_range = GAIN_RANGES_DB[int(rng.integers(len(GAIN_RANGES_DB)))]
+    gain = float(rng.uniform(*gain_range))
+    noise_seed = int(rng.integers(2**31))
+    distinct = list(dict.fromkeys(conditions))
+    if len(distinct) == 1:
+        cond = distinct[0]
+    else:
+        degraded = [c for c in distinct if c != "clean"]
+        if "clean" in distinct and u_clean < clean_share:
+            cond = "clean"
+        else:
+            cond = degraded[min(int(u_other * len(degraded)), len(degraded) - 1)]
+    return {
+        "condition": cond,
+        "snr_db": round(snr, 2),
+        "noise_kind": kind,
+        "gain_db": round(gain, 2),
+        "noise_seed": noise_seed,
+    }
+
+
+def _lang_rng(seed: int, lang: str, salt: str) -> np.random.Generator:
+    return np.random.default_rng([seed, stable_hash(0, f"{salt}:{lang}") % 2**32])
+
+
+def _plan_language(
+    out_dir: Path,
+    lang: str,
+    per_language: int,
+    seed: int,
+    conditions: Sequence[str],
+    clean_share: float,
+) -> list[_Planned]:
+    rng = _lang_rng(seed, lang, "corpus")
+    speakers = voices.corpus_speakers(lang)
+    spk_split = assign_units({s.speaker_id: ((lang, s.gender), 1.0) for s in speakers}, seed=seed)
+    sents = texts.sentences(lang)
+    sent_split = assign_units({str(i): (lang, 1.0) for i in range(len(sents))}, seed=seed)
+
+    planned: list[_Planned] = []
+    for split, count in zip(SPLIT_NAMES, split_counts(per_language), strict=True):
+        by_gender = {
+            g: [s for s in speakers if s.gender == g and spk_split[s.speaker_id] == split]
+            for g in ("female", "male")
+        }
+        genders = [g for g in ("female", "male") if by_gender[g]]
+        for g in genders:
+            order = rng.permutation(len(by_gender[g]))
+            by_gender[g] = [by_gender[g][i] for i in order]
+        pool = [int(i) for i, sp in sent_split.items() if sp == split]
+        pool = [pool[i] for i in rng.permutation(len(pool))]
+        offset = int(rng.integers(2))
+        for j in range(count):
+            gender = genders[(j + offset) % len(genders)]
+            group = by_gender[gender]
+            speaker = group[(j // len(genders)) % len(group)]
+            sent_idx = pool[j % len(pool)]
+            pitch = speaker.pitch + int(rng.integers(-voices.PITCH_JITTER, voices.PITCH_JITTER + 1))
+            speed = speaker.speed + int(rng.integers(-voices.SPEED_JITTER, voices.SPEED_JITTER + 1))
+            cond = _draw_condition(rng, conditions, clean_share)
+            source_id = (
+                f"seed{seed}/{lang}/{split}/{j:05d}/{speaker.speaker_id}"
+                f"/s{sent_idx}/{cond['condition']}"
+            )
+            uid = utterance_id(SOURCE, source_id)
+            path = out_dir / lang / speaker.speaker_id / f"{uid}.wav"
+            task = RenderTask(
+                path=str(path),
+                voice=speaker.espeak_voice,
+                pitch=pitch,
+                speed=speed,
+                text=sents[sent_idx],
+                condition=str(cond["condition"]),
+                snr_db=float(cond["snr_db"]),  # type: ignore[arg-type]
+                noise_kind=str(cond["noise_kind"]),
+                gain_db=float(cond["gain_db"]),  # type: ignore[arg-type]
+                noise_seed=(seed, int(cond["noise_seed"])),  # type: ignore[call-overload]
+            )
+            row: dict[str, object] = {
+                "utterance_id": uid,
+                "language": lang,
+                "source": SOURCE,
+                "source_language": voices.ESPEAK_VOICES[lang],
+                "speaker_id": speaker.speaker_id,
+                "gender": speaker.gender,
+                "split": split,
+                "text": sents[sent_idx],
+                "condition": str(cond["condition"]),
+            }
+            planned.append(_Planned(task, row))
+    return planned
+
+
+def _run(
+    tasks: list[RenderTask], workers: int | None, progress: Progress | None
+) -> list[RenderResult]:
+    n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if n_workers <= 1 or len(tasks) < INLINE_BELOW:
+        results = []
+        for t in tasks:
+            results.append(render(t))
+            if progress:
+                progress(1)
+        return results
+    chunk = max(1, min(16, len(tasks) // (n_workers * 8)))
+    results = []
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
+        for res in pool.map(render, tasks, chunksize=chunk):
+            results.append(res)
+            if progress:
+                progress(1)
+    return results
+
+
+def _frame(
+    planned: list[_Planned], results: list[RenderResult], start_time: datetime
+) -> pd.DataFrame:
+    rows = []
+    for k, (p, r) in enumerate(zip(planned, results, strict=True)):
+        row = dict(p.row)
+        row.update(
+            path=r.path,
+            duration_s=round(r.duration_s, 6),
+            sample_rate=r.sample_rate,
+            num_channels=r.num_channels,
+            file_size=r.file_size,
+            audio_sha256=r.audio_sha256,
+            event_timestamp=start_time + timedelta(seconds=60 * k),
+        )
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    for col in ("duration_s",):
+        frame[col] = frame[col].astype("float64")
+    for col in ("sample_rate", "num_channels", "file_size"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def synthesize(
+    out_dir: str | Path,
+    *,
+    per_language: int,
+    seed: int = 0,
+    languages: Sequence[str] = ("da", "is", "no", "sv"),
+    conditions: Sequence[str] = ("clean",),
+    clean_share: float = 0.5,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    start_time: datetime = DEFAULT_EPOCH,
+) -> pd.DataFrame:
+    """Speak ``per_language`` utterances per language into ``out_dir``; return manifest rows.
+
+    Paths in the result are absolute.  With several ``conditions`` each utterance gets one,
+    drawn from the seed: ``clean`` with probability ``clean_share`` (when listed), the
+    degraded ones evenly otherwise.  ``event_timestamp`` runs from ``start_time`` in
+    one-minute steps (fixed default, so the manifest is reproducible).  ``progress`` is
+    called with 1 after each rendered utterance.
+    """
+    _check_args(per_language, languages, conditions, clean_share)
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    planned = [
+        p
+        for lang in dict.fromkeys(languages)
+        for p in _plan_language(out, lang, per_language, seed, conditions, clean_share)
+    ]
+    log.info("synthesizing %d utterances into %s", len(planned), out)
+    results = _run([p.task for p in planned], workers, progress)
+    return _frame(planned, results, start_time)
+
+
+def _plan_holdout(
+    out_dir: Path,
+    lang: str,
+    per_language: int,
+    seed: int,
+    conditions: Sequence[str],
+    clean_share: float,
+    stereo_share: float,
+) -> list[_Planned]:
+    rng = _lang_rng(seed, lang, "holdout")
+    speakers = voices.holdout_speakers(lang)
+    speakers = [speakers[i] for i in rng.permutation(len(speakers))]
+    sents = texts.holdout_sentences(lang)
+    order = [int(i) for i in rng.permutation(len(sents))]
+    planned: list[_Planned] = []
+    for j in range(per_language):
+        speaker = speakers[j % len(speakers)]
+        sent_idx = order[j % len(order)]
+        pitch = speaker.pitch + int(rng.integers(-voices.PITCH_JITTER, voices.PITCH_JITTER + 1))
+        speed = speaker.speed + int(rng.integers(-voices.SPEED_JITTER, voices.SPEED_JITTER + 1))
+        cond = _draw_condition(rng, conditions, clean_share)
+        rate = HOLDOUT_RATES[int(rng.integers(len(HOLDOUT_RATES)))]
+        ext = HOLDOUT_FORMATS[int(rng.integers(len(HOLDOUT_FORMATS)))]
+        channels = 2 if rng.random() < stereo_share else 1
+        source_id = (
+            f"holdout/seed{seed}/{lang}/{j:05d}/{speaker.speaker_id}/h{sent_idx}/{cond['condition']}"
+        )
+        uid = utterance_id(SOURCE, source_id)
+        path = out_dir / lang / f"{uid}.{ext}"
+        task = RenderTask(
+            path=str(path),
+            voice=speaker.espeak_voice,
+            pitch=pitch,
+            speed=speed,
+            text=sents[sent_idx],
+            condition=str(cond["condition"]),
+            snr_db=float(cond["snr_db"]),  # type: ignore[arg-type]
+            noise_kind=str(cond["noise_kind"]),
+            gain_db=float(cond["gain_db"]),  # type: ignore[arg-type]
+            noise_seed=(seed, int(cond["noise_seed"])),  # type: ignore[call-overload]
+            out_rate=rate,
+            channels=channels,
+        )
+        row: dict[str, object] = {
+            "utterance_id": uid,
+            "language": lang,
+            "source": SOURCE,
+            "source_language": voices.ESPEAK_VOICES[lang],
+            "speaker_id": speaker.speaker_id,
+            "gender": speaker.gender,
+            "split": "test",
+            "text": sents[sent_idx],
+            "condition": str(cond["condition"]),
+        }
+        planned.append(_Planned(task, row))
+    return planned
+
+
+def synthesize_holdout(
+    out_dir: str | Path,
+    *,
+    per_language: int,
+    seed: int,
+    languages: Sequence[str] = ("da", "is", "no", "sv"),
+    conditions: Sequence[str] = ("clean",),
+    clean_share: float = 0.5,
+    stereo_share: float = 0.25,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    start_time: datetime = DEFAULT_EPOCH,
+) -> pd.DataFrame:
+    """Held-out audio never in the corpus; writes ``out_dir/labels.tsv`` and returns rows.
+
+    Held-out sentences, voice variants and prosody outside the corpus's, sample rates of
+    16/44.1/48 kHz, WAV/FLAC/OGG files and about ``stereo_share`` stereo files.
+    ``labels.tsv`` has ``path`` (relative to ``out_dir``), ``language`` and ``condition``.
+    """
+    _check_args(per_language, languages, conditions, clean_share)
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    planned = [
+        p
+        for lang in dict.fromkeys(languages)
+        for p in _plan_holdout(out, lang, per_language, seed, conditions, clean_share, stereo_share)
+    ]
+    log.info("synthesizing %d held-out utterances into %s", len(planned), out)
+    results = _run([p.task for p in planned], workers, progress)
+    frame = _frame(planned, results, start_time)
+    labels = pd.DataFrame(
+        {
+            "path": [str(Path(p).relative_to(out)) for p in frame["path"]],
+            "language": frame["language"],
+            "condition": frame["condition"],
+        }
+    )
+    tmp = out / ".labels.tsv.tmp"
+    labels.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(out / "labels.tsv")
+    return frame
