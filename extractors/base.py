@@ -22,6 +22,10 @@ class Extractor(ABC):
 
     spec: ExtractorSpec
     sample_rate: int = 16_000
+    #: where the extractor computes (set by :meth:`to`); the engine reads it for autocast
+    device: str = "cpu"
+    #: False → the engine never wraps :meth:`extract` in CUDA fp16/bf16 autocast
+    engine_autocast: bool = True
 
     @abstractmethod
     def extract(self, waves: list[np.ndarray]) -> list[Row]:
@@ -36,4 +40,5 @@ class Extractor(ABC):
         }
 
     def to(self, device: str) -> Extractor:  # noqa: ARG002 - CPU-only extractors ignore it
+        """Move to ``device`` (``cpu``/``cuda[:N]``); CPU-only extractors keep ``cpu``."""
         return self

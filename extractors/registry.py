@@ -23,12 +23,14 @@ from nordlid.errors import ConfigError
 class RegistryEntry:
     name: str
     spec: Callable[..., ExtractorSpec]
-    factory: str  # "module:Class", imported lazily
+    factory: str | Callable[..., Extractor]  # "module:Class" (imported lazily) or a callable
     description: str
 
 
 def _ssl_spec(name: str, checkpoint: str, dim: int, layers: tuple[int, ...], version: str):
-    def build(layers: tuple[int, ...] = layers, dim: int = dim, checkpoint: str = checkpoint) -> ExtractorSpec:
+    def build(
+        layers: tuple[int, ...] = layers, dim: int = dim, checkpoint: str = checkpoint
+    ) -> ExtractorSpec:
         cols: list[FeatureColumn] = []
         for layer in layers:
             cols.append(FeatureColumn(f"layer{layer:02d}_mean", length=dim))
@@ -119,7 +121,16 @@ def all_specs() -> list[ExtractorSpec]:
 def create(name: str, **kwargs: Any) -> Extractor:
     """Build an extractor; raises MissingCheckpointError when its weights are absent."""
     entry = _entry(name)
+    if callable(entry.factory):
+        extractor: Extractor = entry.factory(**kwargs)
+        return extractor
     module_name, _, cls_name = entry.factory.partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    extractor: Extractor = cls(**kwargs)
+    extractor = cls(**kwargs)
     return extractor
+
+
+def unregister(name: str) -> None:
+    """Remove an entry (a user-registered one, or a built-in in tests)."""
+    _load_builtin()
+    _ENTRIES.pop(name, None)

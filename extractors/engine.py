@@ -1,0 +1,429 @@
+"""The extraction engine: validated manifest → ``data/features/<extractor>/part-*.parquet``.
+
+One code path computes features: :func:`extract_waves` (inference mode, autocast on CUDA,
+row validation against the spec).  The batch job :func:`run_extraction` feeds it
+length-bucketed batches of decoded audio; serving feeds it uploaded waves.
+
+Resumability: batches are planned over the *whole* manifest (longest first, ties by
+utterance id), then rows already extracted with the same spec fingerprint are dropped.
+Parts are written atomically at batch boundaries, so a killed run, restarted, processes the
+remaining rows in exactly the batches the uninterrupted run would have used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from extractors import registry
+from extractors.base import Extractor, Row
+from extractors.batching import DEFAULT_BATCH_SECONDS, plan_batches
+from extractors.lineage import build_lineage, frame_hash
+from extractors.progress import ExtractionProgress
+from extractors.spec import ExtractorSpec
+from extractors.store import (
+    FeatureRowError,
+    clean_stale_temps,
+    done_ids,
+    rows_to_table,
+    spec_fingerprint,
+    supersede_other_versions,
+    write_part,
+)
+from nordlid.errors import AudioDecodeError, ConfigError, MissingCheckpointError, NordlidError
+from nordlid.workdir import Workdir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROWS_PER_PART = 2048
+SAMPLE_RATE = 16_000
+
+Status = Literal["extracted", "up-to-date", "missing-checkpoint"]
+
+
+@dataclass
+class ExtractorRun:
+    """What one extractor did in a run."""
+
+    name: str
+    status: Status
+    extracted: int = 0
+    skipped: int = 0  # already extracted with the same spec fingerprint
+    failed: list[str] = field(default_factory=list)  # "utterance_id: reason" (unreadable audio)
+    parts: list[Path] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    message: str = ""
+
+    @property
+    def realtime_factor(self) -> float:
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+@dataclass
+class ExtractionSummary:
+    runs: list[ExtractorRun]
+
+    def __getitem__(self, name: str) -> ExtractorRun:
+        for run in self.runs:
+            if run.name == name:
+                return run
+        raise KeyError(name)
+
+    @property
+    def missing(self) -> list[ExtractorRun]:
+        return [r for r in self.runs if r.status == "missing-checkpoint"]
+
+
+# --------------------------------------------------------------------------------------
+# The in-memory path (shared with serving)
+# --------------------------------------------------------------------------------------
+def resolve_device(device: str | None = "auto") -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``; unavailable CUDA is a ConfigError."""
+    import torch
+
+    choice = (device or "auto").strip().lower()
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: CUDA is not available on this machine")
+        return choice
+    if choice != "cpu":
+        raise ConfigError(f"--device {device!r}: choose auto, cpu or cuda[:N]")
+    return choice
+
+
+def autocast_name(extractor: Extractor) -> str:
+    """The autocast dtype the engine applies to this extractor (``none`` off CUDA)."""
+    device = str(getattr(extractor, "device", "cpu"))
+    if not device.startswith("cuda") or not getattr(extractor, "engine_autocast", True):
+        return "none"
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _precision(extractor: Extractor) -> contextlib.AbstractContextManager[Any]:
+    name = autocast_name(extractor)
+    if name == "none":
+        return contextlib.nullcontext()
+    import torch
+
+    dtype = torch.bfloat16 if name == "bf16" else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def check_waves(waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """1-D float32 waves; empty or non-finite input is an AudioDecodeError naming the wave."""
+    out: list[np.ndarray] = []
+    for i, wave in enumerate(waves):
+        arr = np.asarray(wave, dtype=np.float32)
+        if arr.ndim != 1:
+            raise AudioDecodeError(
+                f"wave[{i}]", f"expected 1-D mono audio, got shape {arr.shape}", "bad_shape"
+            )
+        if arr.size == 0:
+            raise AudioDecodeError(f"wave[{i}]", "empty audio (0 samples)", "empty")
+        if not np.isfinite(arr).all():
+            raise AudioDecodeError(
+                f"wave[{i}]", "audio contains NaN or infinite samples", "non_finite"
+            )
+        out.append(arr)
+    return out
+
+
+def validate_rows(spec: ExtractorSpec, rows: Sequence[Row], expected: int) -> list[Row]:
+    """Rows with exactly the spec's columns; vectors as float32 arrays of declared length."""
+    if len(rows) != expected:
+        raise FeatureRowError(
+            f"extractor {spec.name!r} returned {len(rows)} rows for {expected} waves"
+        )
+    names = set(spec.feature_names)
+    out: list[Row] = []
+    for i, row in enumerate(rows):
+        if set(row) != names:
+            extra, lacking = sorted(set(row) - names), sorted(names - set(row))
+            raise FeatureRowError(
+                f"extractor {spec.name!r} row {i}: unexpected columns {extra}, missing {lacking}"
+            )
+        clean: Row = {}
+        for col in spec.columns:
+            value = row[col.name]
+            if col.length is not None:
+                arr = np.asarray(value, dtype=np.float32).reshape(-1)
+                if arr.shape[0] != col.length:
+                    raise FeatureRowError(
+                        f"extractor {spec.name!r} column {col.name!r}: length {arr.shape[0]}, "
+                        f"declared {col.length}"
+                    )
+                if not np.isfinite(arr).all():
+                    raise FeatureRowError(
+                        f"extractor {spec.name!r} column {col.name!r}: NaN or inf"
+                    )
+                clean[col.name] = arr
+            elif value is not None and col.dtype.startswith("float"):
+                number = float(value)
+                if not np.isfinite(number):
+                    raise FeatureRowError(f"extractor {spec.name!r} column {col.name!r}: {number}")
+                clean[col.name] = number
+            else:
+                clean[col.name] = value
+        out.append(clean)
+    return out
+
+
+def extract_waves(
+    extractor: Extractor, waves: Sequence[np.ndarray], *, batch_seconds: float | None = None
+) -> list[Row]:
+    """Features of in-memory 16 kHz mono waves, one row per wave, in input order.
+
+    The single code path of both the batch job and serving: inference mode, autocast on
+    CUDA, rows checked against the extractor's spec.  ``batch_seconds`` splits many waves
+    into length-bucketed batches.
+    """
+    import torch
+
+    checked = check_waves(waves)
+    if not checked:
+        return []
+    if batch_seconds is None:
+        groups = [list(range(len(checked)))]
+    else:
+        groups = plan_batches([len(w) / SAMPLE_RATE for w in checked], batch_seconds)
+    result: list[Row | None] = [None] * len(checked)
+    with torch.inference_mode(), _precision(extractor):
+        for group in groups:
+            rows = extractor.extract([checked[i] for i in group])
+            for i, row in zip(group, validate_rows(extractor.spec, rows, len(group)), strict=True):
+                result[i] = row
+    return [r for r in result if r is not None]
+
+
+# --------------------------------------------------------------------------------------
+# The batch job
+# --------------------------------------------------------------------------------------
+def load_manifest(
+    workdir: Workdir, manifest: pd.DataFrame | str | Path | None
+) -> tuple[pd.DataFrame, str]:
+    """The validated manifest (or the one given) and its content hash."""
+    from corpus.manifest import manifest_hash, read_manifest
+
+    if isinstance(manifest, pd.DataFrame):
+        return manifest.reset_index(drop=True), frame_hash(manifest)
+    path = Path(manifest) if manifest is not None else workdir.validated_manifest
+    if not path.exists():
+        raise NordlidError(f"{path}: validated manifest not found (run `nordlid validate` first)")
+    return read_manifest(path).reset_index(drop=True), manifest_hash(path)
+
+
+def load_wave(path: str) -> np.ndarray:
+    from nordlid.audio import load_for_model
+
+    return load_for_model(path)
+
+
+def _decode_batch(paths: list[str]) -> list[np.ndarray | AudioDecodeError]:
+    out: list[np.ndarray | AudioDecodeError] = []
+    for p in paths:
+        try:
+            out.append(load_wave(p))
+        except AudioDecodeError as exc:
+            out.append(exc)
+    return out
+
+
+def _prefetched(
+    batches: list[list[int]], paths: list[str]
+) -> Iterator[tuple[list[int], list[np.ndarray | AudioDecodeError]]]:
+    """Decode the next batch on a worker thread while the current one is extracted."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nordlid-decode") as pool:
+        pending: Future[list[np.ndarray | AudioDecodeError]] | None = None
+        for k, batch in enumerate(batches):
+            if pending is None:
+                pending = pool.submit(_decode_batch, [paths[i] for i in batch])
+            waves = pending.result()
+            pending = (
+                pool.submit(_decode_batch, [paths[i] for i in batches[k + 1]])
+                if k + 1 < len(batches)
+                else None
+            )
+            yield batch, waves
+
+
+def _pending_batches(
+    ids: list[str], durations: list[float], done: set[str], batch_seconds: float, limit: int | None
+) -> list[list[int]]:
+    planned = plan_batches(durations, batch_seconds, keys=ids)
+    out: list[list[int]] = []
+    budget = limit if limit is not None else len(ids)
+    for batch in planned:
+        todo = [i for i in batch if ids[i] not in done]
+        if not todo or budget <= 0:
+            continue
+        out.append(todo[:budget])
+        budget -= len(out[-1])
+    return out
+
+
+def _create(name: str, device: str, kwargs: dict[str, Any]) -> Extractor:
+    extractor = registry.create(name, **kwargs)
+    return extractor.to(device)
+
+
+def _run_one(
+    name: str,
+    workdir: Workdir,
+    frame: pd.DataFrame,
+    manifest_hash: str,
+    *,
+    device: str,
+    batch_seconds: float,
+    limit: int | None,
+    rows_per_part: int,
+    extractor_kwargs: dict[str, Any],
+    show_progress: bool | None,
+) -> ExtractorRun:
+    started = time.perf_counter()
+    directory = workdir.feature_dir(name)
+    ids = frame["utterance_id"].astype(str).tolist()
+    durations = frame["duration_s"].astype(float).tolist()
+
+    spec = registry.get_spec(name)
+    fingerprint = spec_fingerprint(spec)
+    done = done_ids(directory, fingerprint)
+    batches = _pending_batches(ids, durations, done, batch_seconds, limit)
+    if not batches and not extractor_kwargs:
+        return ExtractorRun(name, "up-to-date", skipped=len(set(ids) & done))
+
+    try:
+        extractor = _create(name, device, extractor_kwargs)
+    except MissingCheckpointError as exc:
+        log.error("%s — skipping %r, the other extractors continue", exc, name)
+        return ExtractorRun(name, "missing-checkpoint", message=str(exc))
+
+    if spec_fingerprint(extractor.spec) != fingerprint:  # non-default parameters
+        fingerprint = spec_fingerprint(extractor.spec)
+        done = done_ids(directory, fingerprint)
+        batches = _pending_batches(ids, durations, done, batch_seconds, limit)
+    run = ExtractorRun(name, "extracted", skipped=len(set(ids) & done))
+    if not batches:
+        run.status = "up-to-date"
+        return run
+
+    if directory.exists():
+        clean_stale_temps(directory)
+    moved = supersede_other_versions(directory, fingerprint)
+    if moved:
+        log.info("%s: moved %d part(s) of an older version to _superseded/", name, len(moved))
+    lineage = build_lineage(
+        extractor,
+        manifest_hash=manifest_hash,
+        engine_params={
+            "device": str(getattr(extractor, "device", device)),
+            "autocast": autocast_name(extractor),
+            "batch_seconds": batch_seconds,
+        },
+    )
+    events = frame["event_timestamp"].tolist()
+    paths = frame["path"].astype(str).tolist()
+    buffer: tuple[list[str], list[Any], list[Row]] = ([], [], [])
+
+    def flush() -> None:
+        if not buffer[0]:
+            return
+        table = rows_to_table(extractor.spec, buffer[0], buffer[1], buffer[2], datetime.now(UTC))
+        run.parts.append(write_part(directory, table, lineage))
+        for part in buffer:
+            part.clear()
+
+    total = sum(len(b) for b in batches)
+    with ExtractionProgress(name, total, enabled=show_progress) as bar:
+        for batch, decoded in _prefetched(batches, paths):
+            ok = [(i, w) for i, w in zip(batch, decoded, strict=True) if isinstance(w, np.ndarray)]
+            for i, w in zip(batch, decoded, strict=True):
+                if isinstance(w, AudioDecodeError):
+                    log.warning("%s: %s skipped: %s", name, ids[i], w)
+                    run.failed.append(f"{ids[i]}: {w}")
+            rows = extract_waves(extractor, [w for _, w in ok]) if ok else []
+            seconds = sum(len(w) for _, w in ok) / SAMPLE_RATE
+            for (i, _), row in zip(ok, rows, strict=True):
+                buffer[0].append(ids[i])
+                buffer[1].append(events[i])
+                buffer[2].append(row)
+            run.extracted += len(ok)
+            run.audio_seconds += seconds
+            bar.advance(len(batch), seconds)
+            if len(buffer[0]) >= rows_per_part:
+                flush()
+        flush()
+    run.wall_seconds = time.perf_counter() - started
+    log.info(
+        "%s: %d extracted, %d already done, %d unreadable — %.1f audio-s/s (%.0f× real time)",
+        name,
+        run.extracted,
+        run.skipped,
+        len(run.failed),
+        run.realtime_factor,
+        run.realtime_factor,
+    )
+    return run
+
+
+def run_extraction(
+    workdir: Workdir,
+    names: Sequence[str] | None = None,
+    *,
+    device: str = "auto",
+    batch_seconds: float = DEFAULT_BATCH_SECONDS,
+    limit: int | None = None,
+    manifest: pd.DataFrame | str | Path | None = None,
+    rows_per_part: int = DEFAULT_ROWS_PER_PART,
+    extractor_kwargs: dict[str, dict[str, Any]] | None = None,
+    show_progress: bool | None = None,
+) -> ExtractionSummary:
+    """Extract features for every utterance of the validated manifest not yet extracted.
+
+    ``names``: extractors to run (default: every registered one; those whose checkpoint is
+    missing are reported and skipped).  A missing checkpoint never stops the others.
+    """
+    if limit is not None and limit < 0:
+        raise ConfigError(f"--limit must be >= 0, got {limit}")
+    if rows_per_part < 1:
+        raise ConfigError(f"rows per part must be >= 1, got {rows_per_part}")
+    if batch_seconds <= 0:
+        raise ConfigError(f"--batch-seconds must be positive, got {batch_seconds}")
+    selected = list(dict.fromkeys(names)) if names else registry.names()
+    known = set(registry.names())
+    unknown = [n for n in selected if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown extractor(s) {unknown}; known: {', '.join(sorted(known))}")
+    resolved = resolve_device(device)
+    frame, mhash = load_manifest(workdir, manifest)
+    kwargs = extractor_kwargs or {}
+    runs = [
+        _run_one(
+            name,
+            workdir,
+            frame,
+            mhash,
+            device=resolved,
+            batch_seconds=batch_seconds,
+            limit=limit,
+            rows_per_part=rows_per_part,
+            extractor_kwargs=dict(kwargs.get(name, {})),
+            show_progress=show_progress,
+        )
+        for name in selected
+    ]
+    return ExtractionSummary(runs)
