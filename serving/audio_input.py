@@ -59,8 +59,7 @@ def check_size(size: int, limits: Limits, filename: str) -> None:
     if size > limits.max_upload_bytes:
         raise RequestError(
             413,
-            f"file {filename!r}: {size} bytes is too large "
-            f"(limit {limits.max_upload_bytes} bytes)",
+            f"file {filename!r}: {size} bytes is too large (limit {limits.max_upload_bytes} bytes)",
         )
 
 

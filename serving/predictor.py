@@ -181,7 +181,11 @@ def decide(model: Model, proba_row: np.ndarray) -> tuple[str, float, dict[str, f
             f"{len(labels)} labels"
         )
     best = int(np.argmax(probs))
-    return labels[best], float(probs[best]), {lab: float(p) for lab, p in zip(labels, probs, strict=True)}
+    return (
+        labels[best],
+        float(probs[best]),
+        {lab: float(p) for lab, p in zip(labels, probs, strict=True)},
+    )
 
 
 class Predictor:
@@ -280,7 +284,9 @@ class Predictor:
                 )
                 model, escalated = self.premium, True
             else:
-                log.info("premium features missing online for %s; answering with mini", utterance_id)
+                log.info(
+                    "premium features missing online for %s; answering with mini", utterance_id
+                )
         return Prediction(language, conf, probs, model_label(model), escalated)
 
 

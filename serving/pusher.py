@@ -81,7 +81,9 @@ class Pusher:
 
     def _drop(self, job: PushJob, why: str) -> None:
         self.dropped += 1
-        log.warning("dropped online-store push to view %r (%d rows): %s", job.view, len(job.rows), why)
+        log.warning(
+            "dropped online-store push to view %r (%d rows): %s", job.view, len(job.rows), why
+        )
         self.on_result(job.view, False)
 
     def _run(self) -> None:

@@ -64,7 +64,9 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
         values = [row.get(col) for row in rows]
         vtype = _arrow_value_type(values)
         if vtype is not None:
-            values = [None if v is None else np.asarray(v, dtype=np.float32).tolist() for v in values]
+            values = [
+                None if v is None else np.asarray(v, dtype=np.float32).tolist() for v in values
+            ]
             arrays[col] = pa.array(values, type=vtype)
         elif col == "timestamp":
             arrays[col] = pa.array(values, type=pa.timestamp("us", tz="UTC"))
@@ -99,7 +101,9 @@ class BufferedParquetLog:
             return False
         if len(self._rows) >= self.flush_rows:
             return True
-        return self._first_at is not None and time.monotonic() - self._first_at >= self.flush_seconds
+        return (
+            self._first_at is not None and time.monotonic() - self._first_at >= self.flush_seconds
+        )
 
     def flush_if_due(self) -> Path | None:
         with self._lock:
@@ -136,7 +140,10 @@ class BufferedParquetLog:
 
 
 def serving_log_row(
-    request_id: str, route: str, prediction: Prediction, duration_s: float | None,
+    request_id: str,
+    route: str,
+    prediction: Prediction,
+    duration_s: float | None,
     timings_ms: dict[str, float],
 ) -> dict[str, Any]:
     row: dict[str, Any] = {

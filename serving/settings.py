@@ -40,7 +40,9 @@ class ServingSettings(BaseSettings):
         description="Online store in Redis (default: the embedded SQLite store).",
     )
     log_flush_rows: int = Field(256, gt=0, description="Serving log: flush after this many rows.")
-    log_flush_seconds: float = Field(30.0, gt=0, description="Serving log: flush at least this often.")
+    log_flush_seconds: float = Field(
+        30.0, gt=0, description="Serving log: flush at least this often."
+    )
     push_attempts: int = Field(3, ge=1, le=20, description="Tries per online-store push.")
     push_backoff_s: float = Field(0.2, ge=0, description="Wait between push tries (doubles).")
     push_queue_size: int = Field(1000, gt=0, description="Pending pushes kept while Redis is down.")

@@ -1,0 +1,188 @@
+"""The real implementations of the predictor's protocols.
+
+- :class:`ExtractorFeatureComputer`: ``extractors.registry.create`` +
+  ``extractors.engine.extract_waves`` — the very code of the batch extraction jobs;
+- :class:`RegistryModelLoader`: ``training.registry.ModelRegistry(workdir.models).load``;
+- :class:`FeastOnlineStore`: ``feature_repo.store`` (Feast online reads and PushSource).
+
+Heavy packages are imported inside the methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nordlid.errors import NordlidError
+from nordlid.workdir import Workdir
+from serving.errors import ModelUnavailableError, OnlineStoreUnavailableError
+from serving.predictor import FeatureRow, Model, OnlineResult
+
+log = logging.getLogger(__name__)
+
+
+class ExtractorFeatureComputer:
+    """Per Feast view name, the registry's extractor, created once and reused."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._extractors: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _extractor(self, view: str) -> Any:
+        with self._lock:
+            if view in self._extractors:
+                return self._extractors[view]
+            from extractors import registry
+
+            names = {spec.view_name: spec.name for spec in registry.all_specs()}
+            if view not in names:
+                raise ModelUnavailableError(
+                    f"no extractor produces view {view!r} (known views: {sorted(names)})"
+                )
+            extractor = registry.create(names[view]).to(self.device)
+            self._extractors[view] = extractor
+            log.info("loaded extractor %s for view %s", names[view], view)
+            return extractor
+
+    def preload(self, views: Sequence[str]) -> None:
+        for view in views:
+            self._extractor(view)
+
+    def compute(self, views: Sequence[str], waves: list[np.ndarray]) -> dict[str, list[FeatureRow]]:
+        out: dict[str, list[FeatureRow]] = {}
+        for view in views:
+            extractor = self._extractor(view)
+            rows = _extract_waves()(extractor, waves)
+            if isinstance(rows, pd.DataFrame):
+                rows = rows.to_dict("records")
+            names = extractor.spec.feature_names
+            out[view] = [{k: row[k] for k in names} for row in rows]
+        return out
+
+
+def _extract_waves() -> Any:
+    """``extractors.engine.extract_waves`` — the batch jobs' in-memory path.
+
+    While the engine module is not installed, the extractor's own ``extract`` (which
+    ``extract_waves`` wraps) is called directly.
+    """
+    try:
+        from extractors.engine import extract_waves
+    except ModuleNotFoundError as exc:
+        if exc.name != "extractors.engine":
+            raise
+        return lambda extractor, waves: extractor.extract(waves)
+    return extract_waves
+
+
+class RegistryModelLoader:
+    def __init__(self, workdir: Workdir) -> None:
+        self.workdir = workdir
+
+    def load(self, ref: str) -> Model:
+        from training.registry import ModelRegistry
+
+        try:
+            model: Model = ModelRegistry(self.workdir.models).load(ref)
+        except (NordlidError, FileNotFoundError, KeyError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"model {ref!r} is not in the registry at {self.workdir.models}: {exc}"
+            ) from exc
+        return model
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    import redis.exceptions
+
+    return (redis.exceptions.RedisError, OSError, sqlite3.Error)
+
+
+class FeastOnlineStore:
+    """Online reads of feature services and PushSource writes through the Feast repo."""
+
+    def __init__(self, workdir: Workdir, redis_url: str | None = None) -> None:
+        self.workdir = workdir
+        self.redis_url = redis_url
+        self._fs: Any = None
+        self._lock = threading.Lock()
+
+    def _store(self) -> Any:
+        with self._lock:
+            if self._fs is None:
+                from feature_repo import store
+
+                try:
+                    self._fs = store.get_store(self.workdir)
+                except _store_errors() as exc:
+                    raise OnlineStoreUnavailableError(
+                        f"feature store is unavailable: {exc}"
+                    ) from exc
+            return self._fs
+
+    def online_features(self, service: str, utterance_ids: list[str]) -> OnlineResult:
+        fs = self._store()
+        try:
+            feature_service = fs.get_feature_service(service)
+            response = fs.get_online_features(
+                features=feature_service,
+                entity_rows=[{"utterance_id": uid} for uid in utterance_ids],
+                full_feature_names=True,
+            )
+            data = response.to_dict()
+        except _store_errors() as exc:
+            raise OnlineStoreUnavailableError(f"online store did not answer: {exc}") from exc
+        frame = pd.DataFrame(data)
+        refs = [c for c in frame.columns if "__" in c]
+        found = frame[refs].notna().any(axis=1) if refs else pd.Series(False, index=frame.index)
+        missing = [uid for uid, ok in zip(utterance_ids, found, strict=True) if not ok]
+        return OnlineResult(frame=frame[found.to_numpy()].reset_index(drop=True), missing=missing)
+
+    def push(self, view: str, rows: pd.DataFrame) -> None:
+        from feature_repo import store
+
+        try:
+            store.push(self.workdir, view, rows)
+        except _store_errors() as exc:
+            raise OnlineStoreUnavailableError(f"push to view {view!r} failed: {exc}") from exc
+
+    def ping(self) -> None:
+        if self.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=1, socket_timeout=1
+            )
+            try:
+                client.ping()
+            except _store_errors() as exc:
+                raise OnlineStoreUnavailableError(
+                    f"Redis at {self.redis_url} does not answer: {exc}"
+                ) from exc
+            finally:
+                client.close()
+        else:
+            self._store()
+
+
+def push_frame(utterance_id: str, row: FeatureRow) -> pd.DataFrame:
+    """One feature row as the PushSource frame (entity, timestamps, unprefixed features)."""
+    now = pd.Timestamp(datetime.now(UTC))
+    data: dict[str, list[Any]] = {
+        "utterance_id": [utterance_id],
+        "event_timestamp": [now],
+        "created_timestamp": [now],
+    }
+    for key, value in row.items():
+        if isinstance(value, np.ndarray | list | tuple):
+            data[key] = [np.asarray(value, dtype=np.float32).tolist()]
+        else:
+            data[key] = [value]
+    return pd.DataFrame(data)

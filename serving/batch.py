@@ -1,0 +1,68 @@
+"""`nordlid predict`: the service's predictor over local files, one JSON line each."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from nordlid.errors import NordlidError
+from serving import audio_input
+from serving.predictor import FeatureComputer, ModelLoader, Predictor
+from serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
+
+
+def expand(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given; directories searched recursively for audio files (sorted)."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            yield path
+
+
+def predict_paths(
+    paths: Iterable[Path],
+    settings: ServingSettings,
+    *,
+    loader: ModelLoader | None = None,
+    features: FeatureComputer | None = None,
+) -> Iterator[str]:
+    """One JSON line per file.
+
+    ``{"path","language","confidence","probabilities","model"}``, or ``{"path","error"}``.
+    """
+    if loader is None or features is None:
+        from serving.adapters import ExtractorFeatureComputer, RegistryModelLoader
+
+        loader = loader or RegistryModelLoader(settings.workdir_obj)
+        features = features or ExtractorFeatureComputer()
+    predictor = Predictor.load(loader, features, settings.mini_model, settings.premium_ref)
+    limits = audio_input.Limits(
+        max_upload_bytes=settings.max_upload_bytes,
+        min_duration_s=settings.min_duration_s,
+        max_duration_s=settings.max_duration_s,
+    )
+    for path in expand(paths):
+        try:
+            prepared = audio_input.from_path(path, limits)
+            p = predictor.identify(prepared.wave)
+        except NordlidError as exc:
+            log.debug("skipping %s: %s", path, exc)
+            yield json.dumps({"path": str(path), "error": str(exc)})
+            continue
+        yield json.dumps(
+            {
+                "path": str(path),
+                "language": p.language,
+                "confidence": p.confidence,
+                "probabilities": p.probabilities,
+                "model": p.model,
+                "escalated": p.escalated,
+            }
+        )

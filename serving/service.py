@@ -1,0 +1,185 @@
+"""The service's state and its synchronous operations (called from worker threads).
+
+:class:`Service` owns the predictor (swapped atomically on reload), the online store, the
+background pusher, the serving and feedback logs and the metrics.  The FastAPI layer in
+:mod:`serving.app` only parses requests and calls these methods off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from nordlid import LANGUAGE_NAMES, LANGUAGES
+from serving.adapters import push_frame
+from serving.audio_input import Limits, ModelInput
+from serving.errors import ModelUnavailableError, OnlineStoreUnavailableError, RequestError
+from serving.metrics import ServiceMetrics
+from serving.predictor import FeatureComputer, ModelLoader, OnlineStore, Prediction, Predictor
+from serving.pusher import Pusher, PushJob
+from serving.request_log import BufferedParquetLog, RequestIndex, serving_log_row
+from serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Service:
+    def __init__(
+        self,
+        settings: ServingSettings,
+        loader: ModelLoader,
+        features: FeatureComputer,
+        store: OnlineStore,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.workdir = settings.workdir_obj
+        self.loader = loader
+        self.features = features
+        self.store = store
+        self.metrics = metrics or ServiceMetrics()
+        self.limits = Limits(
+            max_upload_bytes=settings.max_upload_bytes,
+            min_duration_s=settings.min_duration_s,
+            max_duration_s=settings.max_duration_s,
+        )
+        self.pusher = Pusher(
+            store,
+            attempts=settings.push_attempts,
+            backoff_s=settings.push_backoff_s,
+            max_queue=settings.push_queue_size,
+            on_result=self.metrics.record_push,
+        )
+        self.serving_log = BufferedParquetLog(
+            self.workdir.serving_log, settings.log_flush_rows, settings.log_flush_seconds
+        )
+        self.feedback_log = BufferedParquetLog(
+            self.workdir.feedback_log, settings.log_flush_rows, settings.log_flush_seconds
+        )
+        self.index = RequestIndex(settings.request_index_size)
+        self._predictor: Predictor | None = None
+        self._load_error: str | None = "models not loaded yet"
+        self._reload_lock = threading.Lock()
+
+    # --- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self.pusher.start()
+        self.index.load_existing(self.workdir.serving_log)
+        try:
+            self.reload()
+        except ModelUnavailableError as exc:
+            log.warning("serving without a model until one is registered and reloaded: %s", exc)
+
+    def stop(self) -> None:
+        self.pusher.stop()
+        self.serving_log.flush()
+        self.feedback_log.flush()
+
+    def tick(self) -> None:
+        """Periodic housekeeping: flush logs that are due."""
+        self.serving_log.flush_if_due()
+        self.feedback_log.flush_if_due()
+
+    def reload(self) -> list[dict[str, Any]]:
+        """Load the models behind the registry aliases (then swap them in atomically)."""
+        with self._reload_lock:
+            try:
+                predictor = Predictor.load(
+                    self.loader,
+                    self.features,
+                    self.settings.mini_model,
+                    self.settings.premium_ref,
+                )
+                preload = getattr(self.features, "preload", None)
+                if preload is not None:
+                    views = [v for m in predictor.models() for v in _views(m)]
+                    preload(list(dict.fromkeys(views)))
+            except ModelUnavailableError as exc:
+                self._load_error = str(exc)
+                raise
+            self._predictor, self._load_error = predictor, None
+            log.info("models loaded: %s", [m["model"] for m in predictor.models()])
+            return predictor.models()
+
+    @property
+    def predictor(self) -> Predictor:
+        p = self._predictor
+        if p is None:
+            raise ModelUnavailableError(f"no model is loaded ({self._load_error})")
+        return p
+
+    def models(self) -> list[dict[str, Any]]:
+        return self.predictor.models() if self._predictor is not None else []
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        checks: dict[str, str] = {}
+        checks["models"] = "ok" if self._predictor is not None else f"error: {self._load_error}"
+        try:
+            self.store.ping()
+            checks["online_store"] = "ok"
+        except OnlineStoreUnavailableError as exc:
+            checks["online_store"] = f"error: {exc}"
+        return all(v == "ok" for v in checks.values()), checks
+
+    # --- operations -------------------------------------------------------------------
+    def identify(self, audio: ModelInput, route: str = "/v1/identify") -> dict[str, Any]:
+        import time
+
+        t0 = time.perf_counter()
+        prediction = self.predictor.identify(audio.wave)
+        request_id = new_request_id()
+        timings = dict(prediction.timings_ms, total_ms=(time.perf_counter() - t0) * 1e3)
+        for view, row in prediction.features.items():
+            self.pusher.submit(PushJob(view, push_frame(request_id, row)))
+        self.serving_log.append(
+            serving_log_row(request_id, route, prediction, audio.duration_s, timings)
+        )
+        self.index.add(request_id)
+        self.metrics.record_prediction(route, prediction.model, prediction.escalated)
+        return response(prediction, request_id, audio.duration_s)
+
+    def by_id(self, utterance_id: str, route: str) -> dict[str, Any]:
+        try:
+            prediction = self.predictor.by_id(utterance_id, self.store)
+        except OnlineStoreUnavailableError:
+            self.metrics.online_store_errors.inc()
+            raise
+        self.metrics.record_prediction(route, prediction.model, prediction.escalated)
+        body = response(prediction, new_request_id(), None)
+        body["utterance_id"] = utterance_id
+        return body
+
+    def feedback(self, request_id: str, language: str) -> dict[str, Any]:
+        if language not in LANGUAGES:
+            raise RequestError(422, f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+        if request_id not in self.index:
+            raise RequestError(
+                404, f"request_id {request_id!r} is not a request this service answered"
+            )
+        row = {"request_id": request_id, "language": language, "timestamp": datetime.now(UTC)}
+        self.feedback_log.append(row)
+        return {"request_id": request_id, "language": language, "recorded": True}
+
+
+def _views(model_info: dict[str, Any]) -> list[str]:
+    return [str(ref).partition("__")[0] for ref in model_info["features"]]
+
+
+def response(prediction: Prediction, request_id: str, duration_s: float | None) -> dict[str, Any]:
+    return {
+        "language": prediction.language,
+        "language_name": LANGUAGE_NAMES.get(prediction.language, prediction.language),
+        "confidence": prediction.confidence,
+        "probabilities": prediction.probabilities,
+        "model": prediction.model,
+        "escalated": prediction.escalated,
+        "duration_s": duration_s,
+        "request_id": request_id,
+    }

@@ -1,0 +1,159 @@
+"""Serving fixtures: toy extractors in the real registry, heads trained through training's
+registry API, a Redis-backed online store with an isolated key prefix, app factories."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import serving_toys  # noqa: E402
+
+from nordlid import LANGUAGES  # noqa: E402
+from nordlid.workdir import Workdir  # noqa: E402
+
+
+@pytest.fixture()
+def toy_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two toy extractors in the extractor registry, for this test only."""
+    from extractors import registry
+
+    registry.names()  # load the built-in entries first
+    for entry in serving_toys.registry_entries():
+        monkeypatch.setitem(registry._ENTRIES, entry.name, entry)
+
+
+def _train(
+    reg: Any, name: str, extractor: Any, waves: list[np.ndarray], y: np.ndarray, service: str
+) -> str:
+    from training.features import FeatureRef
+    from training.heads import HeadConfig, LogRegHead
+    from training.registry import ModelCard
+
+    rows = extractor.extract(waves)
+    spec = extractor.spec
+    refs = [FeatureRef(ref=f"{spec.view_name}__{c.name}", length=c.length) for c in spec.columns]
+    x = np.stack(
+        [
+            np.concatenate(
+                [np.atleast_1d(np.asarray(r[c.name], dtype=np.float32)) for c in spec.columns]
+            )
+            for r in rows
+        ]
+    )
+    n_dev = len(waves) // 3
+    head, report = LogRegHead.fit(
+        x[n_dev:], y[n_dev:], x[:n_dev], y[:n_dev], list(LANGUAGES), HeadConfig(c_grid=[1.0])
+    )
+    version, path = reg.new_version(name)
+    files = head.save(path)
+    card = ModelCard(
+        name=name,
+        version=version,
+        head="logreg",
+        feature_service=service,
+        features=refs,
+        feature_views={spec.view_name: spec.version},
+        labels=list(LANGUAGES),
+        threshold=0.5,
+        metrics={"dev": {"macro_f1": report.dev_macro_f1}},
+        files=files,
+    )
+    reg.write_card(card)
+    return card.ref
+
+
+@pytest.fixture(scope="session")
+def models_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models/ directory with a mini (servetone) and a premium (servefine) head, @-aliased."""
+    from training.registry import ModelRegistry
+
+    rng = np.random.default_rng(0)
+    langs = list(LANGUAGES)
+    labels = [i % len(langs) for i in range(60)]
+    waves = [serving_toys.tone(langs[i], 1.2, rng=rng) for i in labels]
+    y = np.asarray(labels)
+    root = tmp_path_factory.mktemp("serving_models") / "models"
+    reg = ModelRegistry(root)
+    mini = _train(reg, "tone-mini", serving_toys.ToneExtractor(), waves, y, "lid_servetone")
+    premium = _train(reg, "tone-premium", serving_toys.FineExtractor(), waves, y, "lid_servefine")
+    reg.set_alias(mini, "mini")
+    reg.set_alias(premium, "premium")
+    return root
+
+
+@pytest.fixture()
+def served_workdir(workdir: Workdir, models_template: Path, toy_registry: None) -> Workdir:
+    shutil.rmtree(workdir.models, ignore_errors=True)
+    shutil.copytree(models_template, workdir.models)
+    return workdir
+
+
+def set_threshold(workdir: Workdir, ref: str, threshold: float | None) -> None:
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(workdir.models)
+    card = reg.load_card(ref)
+    reg.write_card(card.model_copy(update={"threshold": threshold}))
+
+
+@pytest.fixture()
+def redis_store(redis_url: str) -> Iterator[serving_toys.RedisHashStore]:
+    store = serving_toys.RedisHashStore(
+        redis_url,
+        f"nordlid-test-serving-{uuid.uuid4().hex[:8]}",
+        {"lid_servetone": ["servetone"], "lid_servefine": ["servefine"]},
+    )
+    yield store
+    store.clear()
+
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture()
+def make_client(served_workdir: Workdir, redis_store: Any) -> Iterator[AppFactory]:
+    """``make_client(store=None, **settings)`` → a started TestClient (closed at teardown)."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.settings import ServingSettings
+
+    clients: list[TestClient] = []
+
+    def make(store: Any = None, **settings: Any) -> TestClient:
+        settings.setdefault("workdir", served_workdir.root)
+        app = create_app(ServingSettings(**settings), store=store or redis_store)
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+def wav_bytes(
+    wave: np.ndarray, sr: int = 16_000, fmt: str = "WAV", subtype: str | None = None
+) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, wave, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
