@@ -1,0 +1,106 @@
+"""Splitting long waves into chunks and grouping chunks into padded batches.
+
+Pure NumPy / Python: long audio is cut into equal chunks no longer than the model's
+maximum (never truncated); chunks are grouped so that a batch's *padded* size stays
+within a sample budget, longest first so that neighbours have similar lengths.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nordlid.errors import AudioDecodeError
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of utterance ``utt`` (index into the extractor's input list)."""
+
+    utt: int
+    wave: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return int(self.wave.shape[0])
+
+
+def check_waves(waves: list[np.ndarray]) -> list[np.ndarray]:
+    """1-D float32 views of the inputs; empty or non-finite waves are input errors."""
+    out: list[np.ndarray] = []
+    for i, wave in enumerate(waves):
+        arr = np.asarray(wave, dtype=np.float32)
+        if arr.ndim != 1:
+            raise AudioDecodeError(
+                f"wave[{i}]", f"expected a 1-D mono wave, got shape {arr.shape}", code="bad_shape"
+            )
+        if arr.size == 0:
+            raise AudioDecodeError(f"wave[{i}]", "empty wave (0 samples)", code="empty")
+        if not np.isfinite(arr).all():
+            raise AudioDecodeError(
+                f"wave[{i}]", "wave contains NaN or infinite samples", code="non_finite"
+            )
+        out.append(arr)
+    return out
+
+
+def split_chunks(waves: list[np.ndarray], max_samples: int, min_samples: int = 1) -> list[Chunk]:
+    """Cut each wave into ``ceil(n / max_samples)`` near-equal chunks.
+
+    Waves shorter than ``min_samples`` (the model's receptive field) are zero-padded to it
+    so that they still produce one frame.
+    """
+    if max_samples < max(min_samples, 1):
+        raise ValueError(f"max_samples={max_samples} is below min_samples={min_samples}")
+    chunks: list[Chunk] = []
+    for utt, wave in enumerate(waves):
+        n = wave.shape[0]
+        if n < min_samples:
+            wave = np.pad(wave, (0, min_samples - n))
+            n = min_samples
+        pieces = max(1, math.ceil(n / max_samples))
+        bounds = np.linspace(0, n, pieces + 1).round().astype(int)
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+            piece = wave[start:end]
+            if piece.shape[0] < min_samples:  # can only happen for a tail; borrow context
+                piece = wave[max(0, end - min_samples) : end]
+            chunks.append(Chunk(utt, piece))
+    return chunks
+
+
+def plan_batches(
+    lengths: list[int], max_batch_samples: int, *, equal_lengths_only: bool = False
+) -> list[list[int]]:
+    """Indices grouped into batches, longest first; padded size ``max_len * count`` stays
+    within ``max_batch_samples`` (a single item over the budget forms its own batch).
+
+    ``equal_lengths_only`` puts only equal-length items together (for models whose output
+    depends on padding, e.g. wav2vec2 with group-norm feature extractors).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current:
+            longest = lengths[current[0]]
+            fits = longest * (len(current) + 1) <= max_batch_samples
+            same = lengths[i] == longest
+            if fits and (same or not equal_lengths_only):
+                current.append(i)
+                continue
+            batches.append(current)
+        current = [i]
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad_batch(waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-padded ``(batch, max_len)`` array and the real lengths."""
+    lengths = np.array([w.shape[0] for w in waves], dtype=np.int64)
+    out = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
+    for row, wave in enumerate(waves):
+        out[row, : wave.shape[0]] = wave
+    return out, lengths

@@ -1,0 +1,176 @@
+"""Base class of the backbones that pool per-layer mean and std over real frames.
+
+Subclasses load a model and implement :meth:`LayerStatsBackbone._forward` for one padded
+batch of chunks, returning the per-layer :class:`Moments` of each chunk's real frames.
+This class does the rest: input checks, chunking of long audio, length-sorted batching
+within a padded-sample budget, and merging of chunk statistics weighted by frame count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from extractors.backbones import catalog
+from extractors.backbones.chunking import Chunk, check_waves, plan_batches, split_chunks
+from extractors.backbones.common import Precision, autocast_dtype, resolve_device
+from extractors.backbones.pooling import Moments, merge_all
+from extractors.backbones.specs import check_layers, default_layers, layer_column
+from extractors.base import Extractor, Row
+from nordlid.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+
+class LayerStatsBackbone(Extractor):
+    """Shared extraction loop; see the module docstring."""
+
+    backbone: str  # catalogue name, set by subclasses
+    engine_autocast = False  # precision is handled here (``precision=``)
+    default_max_chunk_seconds: float = 20.0
+
+    # set by _setup
+    checkpoint: str
+    torch_device: torch.device
+    layers: tuple[int, ...]
+    num_layers: int
+    dim: int
+    max_chunk_samples: int
+    min_chunk_samples: int
+    max_batch_samples: int
+    equal_lengths_only: bool
+    precision: Precision
+    _lineage: dict[str, str]
+
+    def _setup(
+        self,
+        *,
+        checkpoint: str,
+        device: str | None,
+        num_layers: int,
+        dim: int,
+        layers: list[int] | tuple[int, ...] | None,
+        max_chunk_seconds: float,
+        max_batch_seconds: float,
+        min_chunk_samples: int,
+        equal_lengths_only: bool,
+        precision: Precision,
+        lineage: dict[str, str],
+        extra_params: dict[str, Any] | None = None,
+    ) -> None:
+        info = catalog.info(self.backbone)
+        if max_chunk_seconds <= 0 or max_batch_seconds <= 0:
+            raise ConfigError(
+                f"extractor {self.backbone!r}: max_chunk_seconds={max_chunk_seconds} and "
+                f"max_batch_seconds={max_batch_seconds} must be positive"
+            )
+        self.checkpoint = checkpoint
+        self.torch_device = resolve_device(device)
+        self.device = str(self.torch_device)
+        self.num_layers = num_layers
+        self.dim = dim
+        if layers is None:
+            chosen = (
+                info.default_layers
+                if num_layers == info.num_layers
+                else default_layers(num_layers, info.default_layer_count)
+            )
+        else:
+            chosen = tuple(layers)
+        self.layers = check_layers(self.backbone, chosen, num_layers)
+        self.max_chunk_samples = max(int(max_chunk_seconds * SAMPLE_RATE), min_chunk_samples)
+        self.min_chunk_samples = min_chunk_samples
+        self.max_batch_samples = max(int(max_batch_seconds * SAMPLE_RATE), self.max_chunk_samples)
+        self.equal_lengths_only = equal_lengths_only
+        autocast_dtype(self.torch_device, precision)  # validates the value early
+        self.precision = precision
+        # Only non-default settings enter the spec (and so the engine's fingerprint): a
+        # default extractor has exactly the catalogue's spec.
+        params: dict[str, object] = {}
+        if max_chunk_seconds != self.default_max_chunk_seconds:
+            params["max_chunk_seconds"] = max_chunk_seconds
+        self.spec = catalog.spec_for(
+            self.backbone, layers=self.layers, dim=dim, checkpoint=checkpoint, params=params
+        )
+        self._lineage = {
+            **lineage,
+            "num_layers": str(num_layers),
+            **{k: str(v) for k, v in (extra_params or {}).items()},
+        }
+
+    # -- hooks -------------------------------------------------------------------------
+    def _prepare(self, wave: np.ndarray) -> np.ndarray:
+        """Per-utterance preprocessing before chunking (default: none)."""
+        return wave
+
+    @abstractmethod
+    def _forward(self, chunks: list[Chunk]) -> list[dict[int, Moments]]:
+        """Per-layer moments over the real frames of each chunk of one batch."""
+
+    # -- public ------------------------------------------------------------------------
+    def lineage(self) -> dict[str, str]:
+        return {
+            **super().lineage(),
+            **self._lineage,
+            "layers": ",".join(str(x) for x in self.layers),
+            "max_chunk_seconds": f"{self.max_chunk_samples / SAMPLE_RATE:g}",
+            "precision": self.precision,
+        }
+
+    def to(self, device: str) -> LayerStatsBackbone:
+        self.torch_device = resolve_device(device)
+        self.device = str(self.torch_device)
+        self._move(self.torch_device)
+        return self
+
+    def _move(self, device: torch.device) -> None:  # noqa: B027 - optional hook
+        """Move model weights (subclasses with a model override this)."""
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        import torch
+
+        dtype = autocast_dtype(self.torch_device, self.precision)
+        if dtype is None:
+            yield
+            return
+        with torch.autocast(device_type=self.torch_device.type, dtype=dtype):
+            yield
+
+    def extract(self, waves: list[np.ndarray]) -> list[Row]:
+        if not waves:
+            return []
+        prepared = [self._prepare(w) for w in check_waves(waves)]
+        chunks = split_chunks(prepared, self.max_chunk_samples, self.min_chunk_samples)
+        parts: list[dict[int, list[Moments]]] = [
+            {layer: [] for layer in self.layers} for _ in waves
+        ]
+        batches = plan_batches(
+            [c.length for c in chunks],
+            self.max_batch_samples,
+            equal_lengths_only=self.equal_lengths_only,
+        )
+        for batch in batches:
+            members = [chunks[i] for i in batch]
+            for chunk, stats in zip(members, self._forward(members), strict=True):
+                for layer in self.layers:
+                    parts[chunk.utt][layer].append(stats[layer])
+        rows: list[Row] = []
+        for per_layer in parts:
+            row: Row = {}
+            for layer in self.layers:
+                total = merge_all(per_layer[layer])
+                row[layer_column(layer, "mean")] = total.mean.astype(np.float32)
+                row[layer_column(layer, "std")] = total.std.astype(np.float32)
+            rows.append(row)
+        return rows

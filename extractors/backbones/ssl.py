@@ -1,0 +1,222 @@
+"""Self-supervised wav2vec2-family backbones: XLS-R 300M and MMS-LID-126 (head dropped).
+
+Loading goes through ``transformers.Wav2Vec2Model.from_pretrained`` (hub id or local
+directory; ``HF_HUB_OFFLINE`` honoured).  Inputs are normalised per utterance over their
+real samples as ``Wav2Vec2FeatureExtractor`` does.  Models with a layer-norm feature
+encoder (XLS-R, MMS) get an attention mask and padded batches; models with a group-norm
+feature encoder (wav2vec2-base style) must not see padding, so they are batched only with
+chunks of exactly equal length.  Frame masks come from ``_get_feat_extract_output_lengths``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from extractors.backbones import catalog
+from extractors.backbones.chunking import Chunk, pad_batch
+from extractors.backbones.common import (
+    Precision,
+    check_local_path,
+    hub_offline,
+    missing,
+    resolve_checkpoint,
+    revision_of,
+)
+from extractors.backbones.layerstats import LayerStatsBackbone
+from extractors.backbones.pooling import Moments, frame_mask, masked_moments
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import Wav2Vec2Model
+
+log = logging.getLogger(__name__)
+
+
+def normalize_wave(wave: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance over the samples (as ``Wav2Vec2FeatureExtractor`` does)."""
+    w = wave.astype(np.float32, copy=False)
+    return ((w - w.mean()) / np.sqrt(w.var() + 1e-7)).astype(np.float32)
+
+
+def load_wav2vec2(name: str, checkpoint: str) -> tuple[Wav2Vec2Model, bool, dict[str, str]]:
+    """(model in eval mode, do_normalize, lineage) or MissingCheckpointError."""
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    check_local_path(name, checkpoint)
+    offline = hub_offline()
+    try:
+        model = Wav2Vec2Model.from_pretrained(
+            checkpoint, dtype=torch.float32, local_files_only=offline
+        )
+    except OSError as exc:
+        raise missing(name, checkpoint, _first_line(exc)) from exc
+    model.eval()
+    try:
+        fe = Wav2Vec2FeatureExtractor.from_pretrained(checkpoint, local_files_only=offline)
+        do_normalize = bool(fe.do_normalize)
+    except OSError:
+        log.warning(
+            "%s: no preprocessor_config.json in %s; normalising inputs (zero mean, unit var)",
+            name,
+            checkpoint,
+        )
+        do_normalize = True
+    lineage = {"checkpoint": checkpoint, **revision_of(checkpoint, _commit(model))}
+    return model, do_normalize, lineage
+
+
+def _commit(model: Any) -> str | None:
+    value = getattr(model.config, "_commit_hash", None)
+    return str(value) if value else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class Wav2Vec2Backbone(LayerStatsBackbone):
+    """Masked mean+std of chosen hidden layers of a ``Wav2Vec2Model``."""
+
+    model: Wav2Vec2Model
+    do_normalize: bool
+    uses_attention_mask: bool
+
+    def __init__(
+        self,
+        *,
+        checkpoint: str | None = None,
+        device: str | None = "auto",
+        layers: list[int] | tuple[int, ...] | None = None,
+        max_chunk_seconds: float = 20.0,
+        max_batch_seconds: float = 160.0,
+        precision: Precision = "auto",
+    ) -> None:
+        info = catalog.info(self.backbone)
+        ckpt = resolve_checkpoint(self.backbone, info.checkpoint, checkpoint)
+        model, do_normalize, lineage = load_wav2vec2(self.backbone, ckpt)
+        self._init_model(
+            model,
+            checkpoint=ckpt,
+            do_normalize=do_normalize,
+            lineage=lineage,
+            device=device,
+            layers=layers,
+            max_chunk_seconds=max_chunk_seconds,
+            max_batch_seconds=max_batch_seconds,
+            precision=precision,
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Wav2Vec2Model,
+        *,
+        checkpoint: str,
+        do_normalize: bool = True,
+        device: str | None = "auto",
+        layers: list[int] | tuple[int, ...] | None = None,
+        max_chunk_seconds: float = 20.0,
+        max_batch_seconds: float = 160.0,
+        precision: Precision = "auto",
+    ) -> Wav2Vec2Backbone:
+        """Wrap an already built model (benchmarks with random full-size weights)."""
+        self = cls.__new__(cls)
+        self._init_model(
+            model.eval(),
+            checkpoint=checkpoint,
+            do_normalize=do_normalize,
+            lineage={"checkpoint": checkpoint, "weights": "in-memory model"},
+            device=device,
+            layers=layers,
+            max_chunk_seconds=max_chunk_seconds,
+            max_batch_seconds=max_batch_seconds,
+            precision=precision,
+        )
+        return self
+
+    def _init_model(
+        self,
+        model: Wav2Vec2Model,
+        *,
+        checkpoint: str,
+        do_normalize: bool,
+        lineage: dict[str, str],
+        device: str | None,
+        layers: list[int] | tuple[int, ...] | None,
+        max_chunk_seconds: float,
+        max_batch_seconds: float,
+        precision: Precision,
+    ) -> None:
+        config = model.config
+        self.model = model
+        self.do_normalize = do_normalize
+        self.uses_attention_mask = config.feat_extract_norm == "layer"
+        self._setup(
+            checkpoint=checkpoint,
+            device=device,
+            num_layers=int(config.num_hidden_layers),
+            dim=int(config.hidden_size),
+            layers=layers,
+            max_chunk_seconds=max_chunk_seconds,
+            max_batch_seconds=max_batch_seconds,
+            min_chunk_samples=_receptive_field(config.conv_kernel, config.conv_stride),
+            equal_lengths_only=not self.uses_attention_mask,
+            precision=precision,
+            lineage=lineage,
+            extra_params={
+                "do_normalize": do_normalize,
+                "feat_extract_norm": config.feat_extract_norm,
+            },
+        )
+        self._move(self.torch_device)
+
+    def _move(self, device: torch.device) -> None:
+        self.model.to(device)  # type: ignore[arg-type]
+
+    def _prepare(self, wave: np.ndarray) -> np.ndarray:
+        return normalize_wave(wave) if self.do_normalize else wave
+
+    def _forward(self, chunks: list[Chunk]) -> list[dict[int, Moments]]:
+        import torch
+
+        batch, lengths = pad_batch([c.wave for c in chunks])
+        x = torch.from_numpy(batch).to(self.torch_device)
+        n = torch.from_numpy(lengths).to(self.torch_device)
+        attention = frame_mask(n, x.shape[1]).long() if self.uses_attention_mask else None
+        with torch.inference_mode(), self._autocast():
+            out = self.model(x, attention_mask=attention, output_hidden_states=True)
+        hidden = out.hidden_states
+        frames = self.model._get_feat_extract_output_lengths(n, add_adapter=False)  # type: ignore[arg-type]
+        mask = frame_mask(frames.to(torch.long), hidden[0].shape[1])
+        result: list[dict[int, Moments]] = [{} for _ in chunks]
+        for layer in self.layers:
+            # The last layer is reported after the encoder's final layer norm (as in
+            # transformers 4.x hidden_states[-1]); others are the raw layer outputs.
+            if layer == self.num_layers and self.model.adapter is None:
+                h = out.last_hidden_state
+            else:
+                h = hidden[layer]
+            for item, moments in enumerate(masked_moments(h, mask)):
+                result[item][layer] = moments
+        return result
+
+
+def _receptive_field(kernels: Any, strides: Any) -> int:
+    """Samples needed for one output frame of the convolutional feature encoder."""
+    field = 1
+    for k, s in reversed(list(zip(kernels, strides, strict=True))):
+        field = (field - 1) * int(s) + int(k)
+    return field
+
+
+class XLSRExtractor(Wav2Vec2Backbone):
+    backbone = "xlsr"
+
+
+class MMSExtractor(Wav2Vec2Backbone):
+    backbone = "mms"
