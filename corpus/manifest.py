@@ -123,3 +123,30 @@ def manifest_hash(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def merge_manifest(
+    path: str | Path, rows: pd.DataFrame, *, replace_sources: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Add ``rows`` to the manifest at ``path`` (created when absent) and write it.
+
+    Existing rows with the same ``utterance_id`` are replaced, and so are all existing rows
+    whose ``source`` is in ``replace_sources`` (a re-synthesized corpus supersedes the old
+    one).  Returns the merged frame.
+    """
+    p = Path(path)
+    new = rows.loc[:, list(COLUMNS)]
+    if p.exists():
+        old = read_manifest(p)
+        keep = ~old["utterance_id"].isin(new["utterance_id"]) & ~old["source"].isin(replace_sources)
+        kept = old.loc[keep, list(COLUMNS)]
+        if len(new) == 0:
+            merged = kept.reset_index(drop=True)
+        elif len(kept) == 0:
+            merged = new.reset_index(drop=True)
+        else:
+            merged = pd.concat([kept, new], ignore_index=True)
+    else:
+        merged = new.reset_index(drop=True)
+    write_manifest(merged, p)
+    return merged

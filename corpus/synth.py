@@ -280,7 +280,8 @@ def _plan_holdout(
         ext = HOLDOUT_FORMATS[int(rng.integers(len(HOLDOUT_FORMATS)))]
         channels = 2 if rng.random() < stereo_share else 1
         source_id = (
-            f"holdout/seed{seed}/{lang}/{j:05d}/{speaker.speaker_id}/h{sent_idx}/{cond['condition']}"
+            f"holdout/seed{seed}/{lang}/{j:05d}/{speaker.speaker_id}"
+            f"/h{sent_idx}/{cond['condition']}"
         )
         uid = utterance_id(SOURCE, source_id)
         path = out_dir / lang / f"{uid}.{ext}"
