@@ -35,6 +35,8 @@ NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
     {
         "request_id",
         "timestamp",
+        "route",
+        "timings",
         "model",
         "language",
         "confidence",
@@ -43,6 +45,7 @@ NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
         "duration_s",
         "utterance_id",
         "event_timestamp",
+        "found",
         "created_timestamp",
         "split",
         "condition",
@@ -62,29 +65,45 @@ class DriftConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stattest: str | None = Field(
-        None, description="Evidently stattest for scalar columns (None: Evidently's choice)."
+        default=None,
+        description="Evidently stattest for scalar columns (None: Evidently's choice).",
     )
-    stattest_threshold: float | None = Field(None, gt=0, description="Per-column threshold.")
+    stattest_threshold: float | None = Field(
+        default=None, gt=0, description="Per-column threshold."
+    )
     drift_share: float = Field(
-        0.3, gt=0, le=1, description="Dataset drift when this share of columns drifted."
+        default=0.3, gt=0, le=1, description="Dataset drift when this share of columns drifted."
     )
     embedding_method: EmbeddingMethod = "model"
     embedding_threshold: float | None = Field(
-        None, description="Threshold of the embedding method (None: its default)."
+        default=None, description="Threshold of the embedding method (None: its default)."
     )
     embedding_bootstrap: bool | None = Field(
-        None, description="Bootstrap test for model/mmd (None: when the reference has < 1000 rows)."
+        default=None,
+        description=(
+            "model: threshold at the random-AUC quantile instead of a fixed AUC "
+            "(None: when the reference has < 1000 rows, as Evidently); mmd/distance: bootstrap."
+        ),
     )
-    embedding_pca_components: int | None = Field(None, ge=1)
+    embedding_pca_components: int | None = Field(default=None, ge=1)
     embedding_standardize: bool = True
+    embedding_quantile: float = Field(
+        default=0.95, gt=0, lt=1, description="Bootstrap quantile of the model method's random AUC."
+    )
+    embedding_drift_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A view's vectors drift when this share of them drifted.",
+    )
     embedding_plots: bool = Field(
-        False, description="Add Evidently's embedding widgets (a t-SNE per vector: slow)."
+        default=False, description="Add Evidently's embedding widgets (a t-SNE per vector: slow)."
     )
     expand_max_length: int = Field(
-        32, ge=0, description="Vectors up to this length are also tested per component."
+        default=0, ge=0, description="Vectors up to this length are also tested per component."
     )
-    max_reference_rows: int = Field(5000, ge=10)
-    min_rows: int = Field(10, ge=2)
+    max_reference_rows: int = Field(default=5000, ge=10)
+    min_rows: int = Field(default=10, ge=2)
     prediction_column: str = "language"
     confidence_column: str = "confidence"
     seed: int = 0
@@ -101,6 +120,7 @@ class ColumnDrift(BaseModel):
 
 class EmbeddingDrift(BaseModel):
     feature: str
+    view: str
     dim: int
     method: str
     score: float
@@ -121,6 +141,7 @@ class DriftResult(BaseModel):
     drift_share_threshold: float
     dataset_drift: bool
     embeddings: list[EmbeddingDrift]
+    drifted_views: list[str]
     embedding_drift: bool
     prediction: ColumnDrift | None = None
     confidence: ColumnDrift | None = None
@@ -154,11 +175,12 @@ class DriftResult(BaseModel):
             f"{head}: {self.n_drifted_columns}/{len(self.columns)} columns drifted "
             f"({self.drift_share:.0%}, threshold {self.drift_share_threshold:.0%})"
         ]
-        drifted_emb = [e.feature for e in self.embeddings if e.drifted]
+        n_emb = sum(e.drifted for e in self.embeddings)
         parts.append(
-            f"embedding drift in {', '.join(drifted_emb)}"
-            if drifted_emb
-            else f"no embedding drift ({len(self.embeddings)} vectors)"
+            f"embedding drift in {', '.join(self.drifted_views)} "
+            f"({n_emb}/{len(self.embeddings)} vectors drifted)"
+            if self.drifted_views
+            else f"no embedding drift ({n_emb}/{len(self.embeddings)} vectors drifted)"
         )
         if self.prediction is not None:
             parts.append(f"prediction drift: {'yes' if self.prediction.drifted else 'no'}")
@@ -185,7 +207,7 @@ class DriftOutcome:
     """The summary plus Evidently's snapshot (for HTML/JSON rendering)."""
 
     result: DriftResult
-    snapshot: Any  # evidently.core.report.Snapshot
+    snapshots: dict[str, Any]  # "features" / "predictions" → evidently Snapshot
 
 
 def _is_vector_cell(value: object) -> bool:
@@ -194,9 +216,11 @@ def _is_vector_cell(value: object) -> bool:
 
 def feature_layout(frame: pd.DataFrame, features: list[str] | None = None) -> FeatureLayout:
     """Classify the feature columns of ``frame`` (all non-bookkeeping columns by default)."""
-    names = features if features is not None else [
-        c for c in frame.columns if c not in NON_FEATURE_COLUMNS
-    ]
+    names = (
+        features
+        if features is not None
+        else [c for c in frame.columns if c not in NON_FEATURE_COLUMNS]
+    )
     layout = FeatureLayout()
     for name in names:
         if name not in frame.columns:
@@ -251,7 +275,23 @@ def _flat_frame(frame: pd.DataFrame, layout: FeatureLayout, expand: set[str]) ->
     return pd.concat(parts, axis=1)
 
 
-def _drift_method(config: DriftConfig, n_reference: int) -> Any:
+def null_auc_threshold(n_reference: int, n_current: int, quantile: float) -> float:
+    """Quantile of a random classifier's ROC AUC on the domain classifier's test half.
+
+    Evidently's ``model`` method with ``bootstrap=True`` estimates this quantile from 100
+    random scorings; the Mann-Whitney null distribution gives it directly (mean 0.5,
+    variance ``(n1 + n2 + 1) / (12 n1 n2)``), without the 100 ``roc_auc_score`` calls.
+    """
+    from scipy.stats import norm
+
+    n1 = max(n_reference / 2.0, 1.0)  # Evidently tests on a random half of both sets
+    n2 = max(n_current / 2.0, 1.0)
+    sd = float(np.sqrt((n1 + n2 + 1.0) / (12.0 * n1 * n2)))
+    return float(0.5 + norm.ppf(quantile) * sd)
+
+
+def _drift_method(config: DriftConfig, n_reference: int, n_current: int) -> Any:
+    """Evidently's embedding drift method object for ``config``."""
     from evidently.metrics.embeddings import (
         DistanceDriftMethod,
         MMDDriftMethod,
@@ -262,17 +302,21 @@ def _drift_method(config: DriftConfig, n_reference: int) -> Any:
     kwargs: dict[str, Any] = {"pca_components": config.embedding_pca_components}
     if config.embedding_threshold is not None:
         kwargs["threshold"] = config.embedding_threshold
-    if config.embedding_method in ("model", "mmd", "distance"):
+    if config.embedding_method == "model":
         bootstrap = config.embedding_bootstrap
         if bootstrap is None:
-            bootstrap = config.embedding_method == "model" and n_reference < 1000
-        kwargs["bootstrap"] = bootstrap
-    cls = {
-        "model": ModelDriftMethod,
-        "mmd": MMDDriftMethod,
-        "ratio": RatioDriftMethod,
-        "distance": DistanceDriftMethod,
-    }[config.embedding_method]
+            bootstrap = n_reference < 1000  # Evidently's own default
+        if bootstrap and config.embedding_threshold is None:
+            kwargs["threshold"] = null_auc_threshold(
+                n_reference, n_current, config.embedding_quantile
+            )
+        kwargs["bootstrap"] = False
+        return ModelDriftMethod(**kwargs)
+    if config.embedding_method in ("mmd", "distance"):
+        kwargs["bootstrap"] = bool(config.embedding_bootstrap)
+    cls = {"mmd": MMDDriftMethod, "ratio": RatioDriftMethod, "distance": DistanceDriftMethod}[
+        config.embedding_method
+    ]
     return cls(**kwargs)
 
 
@@ -303,11 +347,12 @@ def embedding_drift(
             f"feature {feature!r}: {len(ref)} reference and {len(cur)} current vectors; "
             f"need at least {config.min_rows} of each"
         )
-    method = _drift_method(config, len(ref))
+    method = _drift_method(config, len(ref), len(cur))
     score, drifted, name = method(cur.copy(), ref.copy())
     threshold = None if getattr(method, "bootstrap", False) else float(method.threshold)
     return EmbeddingDrift(
         feature=feature,
+        view=feature.partition("__")[0],
         dim=length,
         method=str(name) + (" (bootstrap)" if getattr(method, "bootstrap", False) else ""),
         score=float(score),
@@ -329,23 +374,146 @@ def _subsample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=n, random_state=seed).reset_index(drop=True)
 
 
+def _run_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    metrics: list[Any],
+    *,
+    numerical: list[str],
+    categorical: list[str],
+    embeddings: dict[str, list[str]] | None = None,
+) -> Any:
+    from evidently import DataDefinition, Dataset, Report
+
+    definition = DataDefinition(
+        numerical_columns=numerical or None,
+        categorical_columns=categorical or None,
+        embeddings=embeddings or None,
+    )
+    report = Report(metrics, include_tests=True)
+    return report.run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+
+
+def _feature_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    layout: FeatureLayout,
+    config: DriftConfig,
+) -> tuple[Any, list[ColumnDrift]]:
+    """Evidently's DataDriftPreset over scalar (and expanded) columns; per-column tests."""
+    from evidently.metrics import EmbeddingsDrift
+    from evidently.presets import DataDriftPreset
+
+    expand = {f for f, n in layout.vectors.items() if n <= config.expand_max_length}
+    ref_flat = _flat_frame(reference, layout, expand)
+    cur_flat = _flat_frame(current, layout, expand)
+    columns = list(ref_flat.columns)
+    feature_of = {c: c for c in layout.scalars}
+    for f in expand:
+        feature_of.update({c: f for c in component_names(f, layout.vectors[f])})
+    embeddings_map: dict[str, list[str]] = {}
+    if config.embedding_plots:
+        for f, n in layout.vectors.items():
+            names = [f"{f}<{i}>" for i in range(n)]
+            ref_flat = pd.concat(
+                [ref_flat, pd.DataFrame(vector_matrix(reference, f, n), columns=names)], axis=1
+            )
+            cur_flat = pd.concat(
+                [cur_flat, pd.DataFrame(vector_matrix(current, f, n), columns=names)], axis=1
+            )
+            embeddings_map[f] = names
+    metrics: list[Any] = []
+    if columns:
+        metrics.append(
+            DataDriftPreset(
+                columns=columns,
+                drift_share=config.drift_share,
+                method=config.stattest,
+                threshold=config.stattest_threshold,
+            )
+        )
+    for f in embeddings_map:
+        metrics.append(
+            EmbeddingsDrift(
+                embeddings_name=f,
+                drift_method=_drift_method(config, len(reference), len(current)),
+            )
+        )
+    if not metrics:
+        return None, []
+    snapshot = _run_report(
+        ref_flat, cur_flat, metrics, numerical=columns, categorical=[], embeddings=embeddings_map
+    )
+    value_drifts = _value_drifts(snapshot.dict())
+    results = [_column_drift(value_drifts, c, feature_of[c]) for c in columns if c in value_drifts]
+    return snapshot, results
+
+
+def _prediction_report(
+    reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig
+) -> tuple[Any, ColumnDrift | None, ColumnDrift | None]:
+    """Prediction drift (language, categorical) and confidence drift (numerical)."""
+    from evidently.metrics import ValueDrift
+
+    pred, conf = config.prediction_column, config.confidence_column
+    has_pred = pred in reference.columns and pred in current.columns
+    has_conf = conf in reference.columns and conf in current.columns
+    if not (has_pred or has_conf):
+        return None, None, None
+    ref = pd.DataFrame(index=range(len(reference)))
+    cur = pd.DataFrame(index=range(len(current)))
+    metrics: list[Any] = []
+    if has_pred:
+        ref[pred] = reference[pred].astype(str).to_numpy()
+        cur[pred] = current[pred].astype(str).to_numpy()
+        metrics.append(ValueDrift(column=pred))
+    if has_conf:
+        ref[conf] = reference[conf].astype("float64").to_numpy()
+        cur[conf] = current[conf].astype("float64").to_numpy()
+        metrics.append(
+            ValueDrift(column=conf, method=config.stattest, threshold=config.stattest_threshold)
+        )
+    snapshot = _run_report(
+        ref,
+        cur,
+        metrics,
+        numerical=[conf] if has_conf else [],
+        categorical=[pred] if has_pred else [],
+    )
+    value_drifts = _value_drifts(snapshot.dict())
+    return (
+        snapshot,
+        _column_drift(value_drifts, pred, pred) if has_pred else None,
+        _column_drift(value_drifts, conf, conf) if has_conf else None,
+    )
+
+
 def compute_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     config: DriftConfig | None = None,
     *,
     features: list[str] | None = None,
+    prediction_reference: pd.DataFrame | None = None,
 ) -> DriftOutcome:
-    """Compare ``current`` against ``reference`` over ``features`` (default: shared columns)."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import EmbeddingsDrift, ValueDrift
-    from evidently.presets import DataDriftPreset
+    """Compare ``current`` against ``reference`` over ``features`` (default: shared columns).
 
+    Predictions (``language``, ``confidence``) are compared against
+    ``prediction_reference`` when given (e.g. the model's predictions on its dev split: its
+    predictions on its own training rows would be over-confident), else ``reference``.
+    """
     config = config or DriftConfig()
     if len(reference) < config.min_rows:
-        raise DriftDataError(f"reference has {len(reference)} rows; need at least {config.min_rows}")
+        raise DriftDataError(
+            f"reference has {len(reference)} rows; need at least {config.min_rows}"
+        )
     if len(current) < config.min_rows:
-        raise DriftDataError(f"current data has {len(current)} rows; need at least {config.min_rows}")
+        raise DriftDataError(
+            f"current data has {len(current)} rows; need at least {config.min_rows}"
+        )
     if features is None:
         features = [
             c for c in reference.columns if c in current.columns and c not in NON_FEATURE_COLUMNS
@@ -358,88 +526,24 @@ def compute_drift(
     layout = feature_layout(reference, features)
     if not layout.features:
         raise DriftDataError("no numeric or vector feature columns to compare")
-    expand = {f for f, n in layout.vectors.items() if n <= config.expand_max_length}
-
-    ref_flat = _flat_frame(reference, layout, expand)
-    cur_flat = _flat_frame(current, layout, expand)
-    columns = list(ref_flat.columns)
-    feature_of = {c: c for c in layout.scalars}
-    for f in expand:
-        feature_of.update({c: f for c in component_names(f, layout.vectors[f])})
-
-    categorical: list[str] = []
-    numerical = list(columns)
-    pred, conf = config.prediction_column, config.confidence_column
-    has_pred = pred in reference.columns and pred in current.columns
-    has_conf = conf in reference.columns and conf in current.columns
-    if has_pred:
-        ref_flat[pred] = reference[pred].astype(str).to_numpy()
-        cur_flat[pred] = current[pred].astype(str).to_numpy()
-        categorical.append(pred)
-    if has_conf:
-        ref_flat[conf] = reference[conf].astype("float64").to_numpy()
-        cur_flat[conf] = current[conf].astype("float64").to_numpy()
-        numerical.append(conf)
-
-    embeddings_map: dict[str, list[str]] = {}
-    if config.embedding_plots:
-        for f, n in layout.vectors.items():
-            names = [f"{f}<{i}>" for i in range(n)]
-            ref_flat = pd.concat(
-                [ref_flat, pd.DataFrame(vector_matrix(reference, f, n), columns=names)], axis=1
-            )
-            cur_flat = pd.concat(
-                [cur_flat, pd.DataFrame(vector_matrix(current, f, n), columns=names)], axis=1
-            )
-            embeddings_map[f] = names
-
-    definition = DataDefinition(
-        numerical_columns=numerical,
-        categorical_columns=categorical or None,
-        embeddings=embeddings_map or None,
-    )
-    metrics: list[Any] = []
-    if columns:
-        metrics.append(
-            DataDriftPreset(
-                columns=columns,
-                drift_share=config.drift_share,
-                method=config.stattest,
-                threshold=config.stattest_threshold,
-            )
-        )
-    if has_pred:
-        metrics.append(ValueDrift(column=pred))
-    if has_conf:
-        metrics.append(
-            ValueDrift(column=conf, method=config.stattest, threshold=config.stattest_threshold)
-        )
-    for f in embeddings_map:
-        metrics.append(
-            EmbeddingsDrift(embeddings_name=f, drift_method=_drift_method(config, len(reference)))
-        )
-    report = Report(metrics, include_tests=True)
     log.info(
-        "drift: %d scalar columns, %d vectors, %d reference vs %d current rows",
-        len(columns),
+        "drift: %d scalar features, %d vectors, %d reference vs %d current rows",
+        len(layout.scalars),
         len(layout.vectors),
         len(reference),
         len(current),
     )
-    snapshot = report.run(
-        Dataset.from_pandas(cur_flat, data_definition=definition),
-        Dataset.from_pandas(ref_flat, data_definition=definition),
-    )
-    value_drifts = _value_drifts(snapshot.dict())
+    feature_snapshot, column_results = _feature_report(reference, current, layout, config)
+    pred_ref = reference if prediction_reference is None else prediction_reference
+    pred_snapshot, prediction, confidence = _prediction_report(pred_ref, current, config)
 
-    column_results = [
-        _column_drift(value_drifts, c, feature_of[c]) for c in columns if c in value_drifts
-    ]
     n_drifted = sum(c.drifted for c in column_results)
     share = n_drifted / len(column_results) if column_results else 0.0
     embedding_results = [
         embedding_drift(reference, current, f, n, config) for f, n in layout.vectors.items()
     ]
+    drifted_views = _drifted_views(embedding_results, config.embedding_drift_share)
+    pred, conf = config.prediction_column, config.confidence_column
     result = DriftResult(
         n_reference=len(reference),
         n_current=len(current),
@@ -449,25 +553,35 @@ def compute_drift(
         drift_share_threshold=config.drift_share,
         dataset_drift=bool(column_results) and share >= config.drift_share,
         embeddings=embedding_results,
-        embedding_drift=any(e.drifted for e in embedding_results),
-        prediction=_column_drift(value_drifts, pred, pred) if has_pred else None,
-        confidence=_column_drift(value_drifts, conf, conf) if has_conf else None,
+        drifted_views=drifted_views,
+        embedding_drift=bool(drifted_views),
+        prediction=prediction,
+        confidence=confidence,
         language_distribution=(
-            {"reference": _distribution(reference[pred]), "current": _distribution(current[pred])}
-            if has_pred
+            {"reference": _distribution(pred_ref[pred]), "current": _distribution(current[pred])}
+            if prediction is not None
             else {}
         ),
         confidence_mean=(
             {
-                "reference": float(reference[conf].astype(float).mean()),
+                "reference": float(pred_ref[conf].astype(float).mean()),
                 "current": float(current[conf].astype(float).mean()),
             }
-            if has_conf
+            if confidence is not None
             else {}
         ),
     )
     log.info("%s", result.verdict())
-    return DriftOutcome(result=result, snapshot=snapshot)
+    snapshots = {"features": feature_snapshot, "predictions": pred_snapshot}
+    return DriftOutcome(result=result, snapshots={k: v for k, v in snapshots.items() if v})
+
+
+def _drifted_views(results: list[EmbeddingDrift], share: float) -> list[str]:
+    """Views whose share of drifted vectors reaches ``share`` (one vector: that vector)."""
+    views: dict[str, list[bool]] = {}
+    for e in results:
+        views.setdefault(e.view, []).append(e.drifted)
+    return [v for v, flags in views.items() if sum(flags) / len(flags) >= share]
 
 
 def _value_drifts(snapshot_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -496,7 +610,9 @@ def _value_drifts(snapshot_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _column_drift(value_drifts: dict[str, dict[str, Any]], column: str, feature: str) -> ColumnDrift:
+def _column_drift(
+    value_drifts: dict[str, dict[str, Any]], column: str, feature: str
+) -> ColumnDrift:
     v = value_drifts[column]
     return ColumnDrift(
         column=column,

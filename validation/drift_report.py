@@ -2,7 +2,8 @@
 
 - ``index.html``: the verdict, the drifted features, a table per kind (columns,
   embeddings, predictions, confidence) and a link to Evidently's own interactive page;
-- ``evidently.html`` / ``evidently.json``: Evidently's snapshot;
+- ``evidently-features.html|json`` and ``evidently-predictions.html|json``: Evidently's
+  snapshots (feature columns; language and confidence);
 - ``drift.json``: :class:`~validation.drift.DriftResult` plus the verdict and metadata.
 """
 
@@ -36,14 +37,22 @@ def write_report(outcome: DriftOutcome, out_dir: Path, meta: dict[str, Any] | No
     """Write the four report files into ``out_dir``; returns the path of ``index.html``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result = outcome.result
-    outcome.snapshot.save_html(str(out_dir / "evidently.html"))
-    outcome.snapshot.save_json(str(out_dir / "evidently.json"))
+    for kind, snapshot in outcome.snapshots.items():
+        snapshot.save_html(str(out_dir / f"evidently-{kind}.html"))
+        snapshot.save_json(str(out_dir / f"evidently-{kind}.json"))
     summary = summary_dict(result, meta)
     (out_dir / "drift.json").write_text(json.dumps(summary, indent=2, default=str))
     index = out_dir / "index.html"
-    index.write_text(render_html(result, meta or {}))
+    index.write_text(render_html(result, meta or {}, list(outcome.snapshots)))
     log.info("drift report written to %s", out_dir)
     return index
+
+
+def links_html(kinds: list[str]) -> str:
+    links = [
+        f'<a href="evidently-{escape(k)}.html">Evidently report: {escape(k)}</a>' for k in kinds
+    ]
+    return " · ".join([*links, '<a href="drift.json">drift.json</a>'])
 
 
 def summary_dict(result: DriftResult, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -84,21 +93,25 @@ tr.drift td { background: #fde2e2; }
 """
 
 
-def render_html(result: DriftResult, meta: dict[str, Any]) -> str:
+def render_html(result: DriftResult, meta: dict[str, Any], kinds: list[str] | None = None) -> str:
     """A self-contained, readable summary page (no JavaScript)."""
     drifted = result.drifted_features
     meta_rows = "".join(
         f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>" for k, v in meta.items()
     )
     emb_rows = "".join(
-        f'<tr class="{"drift" if e.drifted else "ok"}"><td>{escape(e.feature)}</td><td>{e.dim}</td>'
+        f'<tr class="{"drift" if e.drifted else "ok"}"><td>{escape(e.feature)}</td>'
+        f"<td>{escape(e.view)}</td><td>{e.dim}</td>"
         f"<td>{escape(e.method)}</td><td>{_fmt(e.score)}</td><td>{_fmt(e.threshold)}</td>"
         f"<td>{e.n_reference}</td><td>{e.n_current}</td>"
         f"<td>{'drift' if e.drifted else 'ok'}</td></tr>"
         for e in result.embeddings
     )
     pred_rows = ""
-    for label, c in (("prediction (language)", result.prediction), ("confidence", result.confidence)):
+    for label, c in (
+        ("prediction (language)", result.prediction),
+        ("confidence", result.confidence),
+    ):
         if c is not None:
             pred_rows += (
                 f'<tr class="{"drift" if c.drifted else "ok"}"><td>{label}</td>'
@@ -141,8 +154,9 @@ def render_html(result: DriftResult, meta: dict[str, Any]) -> str:
 {_column_rows(result.columns)}
 </table>
 <h2>Vector features (Evidently embedding drift)</h2>
+<p>Views with drifted embeddings: {escape(", ".join(result.drifted_views) or "none")}.</p>
 <table>
-<tr><th>feature</th><th>dim</th><th>method</th><th>score</th><th>threshold</th>
+<tr><th>feature</th><th>view</th><th>dim</th><th>method</th><th>score</th><th>threshold</th>
 <th>reference rows</th><th>current rows</th><th>status</th></tr>
 {emb_rows}
 </table>
@@ -153,8 +167,7 @@ def render_html(result: DriftResult, meta: dict[str, Any]) -> str:
 </table>
 <table><tr><th>language</th><th>reference</th><th>current</th></tr>{dist_rows}</table>
 {conf_line}
-<p><a href="evidently.html">Evidently's interactive report</a> ·
-<a href="drift.json">drift.json</a></p>
+<p>{links_html(kinds or [])}</p>
 </body>
 </html>
 """
