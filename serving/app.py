@@ -225,6 +225,8 @@ def create_app(
     ) -> dict[str, Any]:
         name = file.filename or "<upload>"
         audio_input.check_part_content_type(file.content_type, name)
+        if file.size is not None:
+            audio_input.check_size(file.size, service.limits, name)
         data = await file.read(settings.max_upload_bytes + 1)
         audio_input.check_size(len(data), service.limits, name)
         prepared = await run(audio_input.from_bytes, data, service.limits, name)

@@ -7,6 +7,8 @@ every failure to a :class:`~serving.errors.RequestError` with an HTTP status and
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,13 @@ _DECODE_STATUS = {
     "bad_header": 422,
     "not_audio": 415,
 }
+
+
+_BYTESIO_RE = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 192_000
+# Band-limited resampling builds a (16000/g) x (rate/g) kernel, g = gcd(rate, 16000):
+# odd rates (e.g. 7919 Hz) would need hundreds of MB.  Common rates stay far below this.
+MAX_RESAMPLE_KERNEL = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -83,16 +92,30 @@ def _decode(source: bytes | Path, filename: str) -> Audio:
         return decode(source, filename)
     except AudioDecodeError as exc:
         status = _DECODE_STATUS.get(exc.code, 422)
-        reason = exc.reason
+        reason = _BYTESIO_RE.sub("the upload", exc.reason)
         if exc.code == "not_audio":
             reason = (
                 "not a supported audio file (WAV, FLAC, OGG or MP3 expected; "
-                f"unknown format or unsupported codec): {exc.reason}"
+                f"unknown format or unsupported codec): {reason}"
             )
         raise RequestError(status, f"file {filename!r}: {reason}") from exc
 
 
+def check_sample_rate(rate: int, filename: str) -> None:
+    g = math.gcd(rate, TARGET_SAMPLE_RATE)
+    if (
+        not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+        or (rate // g) * (TARGET_SAMPLE_RATE // g) > MAX_RESAMPLE_KERNEL
+    ):
+        raise RequestError(
+            422,
+            f"file {filename!r}: sample rate {rate} Hz is not supported (use a standard rate "
+            f"between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, e.g. 16000, 22050, 44100, 48000)",
+        )
+
+
 def prepare(audio: Audio, limits: Limits, filename: str) -> ModelInput:
+    check_sample_rate(audio.sample_rate, filename)
     check_duration(audio.duration_s, limits, filename)
     wave = to_model_input(audio)
     if not np.isfinite(wave).all():  # resampling never adds these; decode rejects them first
@@ -100,9 +123,31 @@ def prepare(audio: Audio, limits: Limits, filename: str) -> ModelInput:
     return ModelInput(wave, audio.duration_s, audio.sample_rate, audio.num_channels)
 
 
+def precheck_header(source: bytes | Path, limits: Limits, filename: str) -> None:
+    """Reject over-long audio from its header, before decoding (a small FLAC of silence
+    can hold hours of samples).  Unreadable headers are left to :func:`decode` to report."""
+    import io
+
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as f:
+            frames, rate = int(f.frames), int(f.samplerate)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
+        return
+    if rate > 0:
+        check_sample_rate(rate, filename)
+        if 0 < frames < 2**62:
+            seconds = frames / rate
+            if seconds > limits.max_duration_s:
+                check_duration(seconds, limits, filename)
+
+
 def from_bytes(data: bytes, limits: Limits, filename: str = "<upload>") -> ModelInput:
-    """Validate and decode an upload (size → decode → duration → 16 kHz mono)."""
+    """Validate and decode an upload (size → header → decode → duration → 16 kHz mono)."""
     check_size(len(data), limits, filename)
+    if data:
+        precheck_header(data, limits, filename)
     return prepare(_decode(data, filename), limits, filename)
 
 
@@ -111,6 +156,7 @@ def from_path(path: Path, limits: Limits) -> ModelInput:
     name = str(path)
     if path.is_file():
         check_size(path.stat().st_size, limits, name)
+        precheck_header(path, limits, name)
     return prepare(_decode(path, name), limits, name)
 
 
