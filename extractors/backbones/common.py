@@ -121,9 +121,7 @@ def weights_sha256(location: str | Path) -> str:
     path = Path(location).expanduser()
     if path.is_file():
         return sha256_file(path)
-    files = sorted(
-        p for p in path.rglob("*") if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES)
-    )
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
     if not files:
         return ""
     if len(files) == 1:

@@ -113,6 +113,10 @@ class LayerStatsBackbone(Extractor):
         """Per-utterance preprocessing before chunking (default: none)."""
         return wave
 
+    def _batch_cost(self, chunk: Chunk) -> int:
+        """Padded samples one chunk occupies in a batch (default: its length)."""
+        return chunk.length
+
     @abstractmethod
     def _forward(self, chunks: list[Chunk]) -> list[dict[int, Moments]]:
         """Per-layer moments over the real frames of each chunk of one batch."""
@@ -156,7 +160,7 @@ class LayerStatsBackbone(Extractor):
             {layer: [] for layer in self.layers} for _ in waves
         ]
         batches = plan_batches(
-            [c.length for c in chunks],
+            [self._batch_cost(c) for c in chunks],
             self.max_batch_samples,
             equal_lengths_only=self.equal_lengths_only,
         )

@@ -120,3 +120,34 @@ def assert_rows_close(a: dict, b: dict, rtol: float = 1e-4) -> None:
         scale = max(np.abs(vb).max(), 1e-6)
         err = np.abs(va - vb).max() / scale
         assert err <= rtol, f"{key}: relative difference {err:.2e} > {rtol:g}"
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny WhisperModel (30 s window, 80 mel bins) + its WhisperFeatureExtractor."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(3)
+    path = tmp_path_factory.mktemp("tiny_whisper")
+    config = WhisperConfig(
+        d_model=32,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=37,
+        num_mel_bins=80,
+        vocab_size=64,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=3,
+        begin_suppress_tokens=None,
+        suppress_tokens=None,
+    )
+    WhisperModel(config).save_pretrained(path)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(path)
+    return path
