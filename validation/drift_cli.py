@@ -1,22 +1,113 @@
-"""`nordlid drift` and `nordlid drift simulate`."""
+"""`nordlid drift` and `nordlid drift simulate` (thin: parse options, call the stage)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from nordlid.notbuilt import not_built
+from nordlid.errors import ConfigError
 
 drift_app = typer.Typer(no_args_is_help=False)
 
 
 @drift_app.callback(invoke_without_command=True)
-def drift(ctx: typer.Context) -> None:
+def drift(
+    ctx: typer.Context,
+    window: int | None = typer.Option(None, "--window", help="Compare the last N requests."),
+    since: str | None = typer.Option(
+        None, "--since", help="Compare requests newer than DURATION (e.g. 24h, 7d)."
+    ),
+    model: str = typer.Option(
+        "@production", "--model", help="Model whose training features are the reference."
+    ),
+    drift_share: float = typer.Option(
+        0.3, "--drift-share", help="Dataset drift when this share of feature columns drifted."
+    ),
+    embedding_method: str = typer.Option(
+        "model",
+        "--embedding-method",
+        help="Evidently embedding drift method: model|mmd|ratio|distance.",
+    ),
+    config_file: Path | None = typer.Option(
+        None, "--config", help="JSON file with DriftConfig settings (overrides the options)."
+    ),
+    fail_on_drift: bool = typer.Option(
+        False, "--fail-on-drift", help="Exit with code 1 when drift is detected."
+    ),
+) -> None:
     """Evidently drift of served features against the training reference."""
-    if ctx.invoked_subcommand is None:
-        raise not_built("drift", "[monitoring]")
+    if ctx.invoked_subcommand is not None:
+        return
+    from pydantic import ValidationError
+
+    from nordlid.workdir import Workdir
+    from validation.drift import DriftConfig
+    from validation.drift_data import parse_duration
+    from validation.drift_monitor import run_drift
+
+    try:
+        if config_file is not None:
+            config = DriftConfig.model_validate_json(config_file.read_text())
+        else:
+            config = DriftConfig(
+                drift_share=drift_share,
+                embedding_method=embedding_method,  # type: ignore[arg-type]
+            )
+    except (ValidationError, OSError) as exc:
+        raise ConfigError(f"drift settings: {exc}") from exc
+    run = run_drift(
+        Workdir.from_env().ensure(),
+        window=window,
+        since=parse_duration(since) if since else None,
+        model_ref=model,
+        config=config,
+    )
+    typer.echo(run.result.verdict())
+    drifted = run.result.drifted_features
+    typer.echo("drifted features: " + (", ".join(drifted) if drifted else "none"))
+    if run.live is not None and run.live.n:
+        typer.echo(f"live accuracy: {run.live.accuracy:.3f} on {run.live.n} labelled requests")
+    typer.echo(f"report: {run.report_dir / 'index.html'}")
+    if fail_on_drift and run.result.drift_detected:
+        raise typer.Exit(1)
 
 
 @drift_app.command()
-def simulate() -> None:
+def simulate(
+    noise_snr: float | None = typer.Option(
+        None, "--noise-snr", help="Add white noise at this SNR (dB)."
+    ),
+    telephone: bool = typer.Option(False, "--telephone", help="Telephone channel (8 kHz, µ-law)."),
+    gain: float | None = typer.Option(None, "--gain", help="Gain in dB (clipped)."),
+    n: int | None = typer.Option(None, "--n", help="Number of held-out utterances."),
+    seed: int = typer.Option(0, "--seed"),
+    model: str = typer.Option("@production", "--model", help="Model that predicts."),
+    feedback: bool = typer.Option(
+        True, "--feedback/--no-feedback", help="Also write the true labels as feedback."
+    ),
+) -> None:
     """Produce a drifted serving log from held-out audio."""
-    raise not_built("drift simulate", "[monitoring]")
+    from pydantic import ValidationError
+
+    from nordlid.workdir import Workdir
+    from validation.drift_simulate import SimulationConfig
+    from validation.drift_simulate import simulate as run_simulation
+
+    try:
+        config = SimulationConfig(
+            noise_snr_db=noise_snr,
+            telephone=telephone,
+            gain_db=gain,
+            n=n,
+            seed=seed,
+            feedback=feedback,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"drift simulate: {exc}") from exc
+    out = run_simulation(Workdir.from_env().ensure(), config, model_ref=model)
+    acc = float((out.rows["language"] == out.rows["true_language"]).mean())
+    typer.echo(
+        f"wrote {len(out.rows)} simulated requests ({config.condition}) to "
+        f"{out.serving_log_part}; accuracy {acc:.3f}"
+    )

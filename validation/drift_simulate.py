@@ -1,0 +1,201 @@
+"""`nordlid drift simulate`: a drifted serving log from held-out audio.
+
+Held-out audio (the test split of the validated manifest, or fresh
+``corpus.synth.synthesize_holdout`` audio) is degraded with the corpus's own
+degradations (``corpus.degrade``: noise at an SNR, a telephone channel, gain), its
+features are computed with the extractor code serving uses
+(``serving.adapters.ExtractorFeatureComputer`` → ``extractors.engine.extract_waves``) and
+the production model predicts.  Rows are written in the serving-log layout (plus, by
+default, the true labels as feedback), so the monitoring loop runs without traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from nordlid.errors import ConfigError
+from nordlid.workdir import Workdir
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+
+class SimulationConfig(BaseModel):
+    """The degradation to apply (none of them: a clean baseline log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    noise_snr_db: float | None = Field(default=None, ge=-10, le=60)
+    noise_kind: str = "white"
+    telephone: bool = False
+    gain_db: float | None = Field(default=None, ge=-60, le=40)
+    n: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    feedback: bool = True
+
+    @property
+    def condition(self) -> str:
+        parts = []
+        if self.noise_snr_db is not None:
+            parts.append(f"noise{self.noise_snr_db:g}dB")
+        if self.telephone:
+            parts.append("telephone")
+        if self.gain_db is not None:
+            parts.append(f"gain{self.gain_db:+g}dB")
+        return "+".join(parts) or "clean"
+
+
+def degrade(wave16k: np.ndarray, config: SimulationConfig, rng: np.random.Generator) -> np.ndarray:
+    """Apply the configured degradations in a fixed order: telephone, noise, gain."""
+    from corpus import degrade as dg
+
+    x = np.asarray(wave16k, dtype=np.float32)
+    if config.telephone:
+        x, _ = dg.telephone(x, SAMPLE_RATE, keep_rate=True)
+    if config.noise_snr_db is not None:
+        if config.noise_kind not in ("white", "pink", "brown"):
+            raise ConfigError(f"noise kind {config.noise_kind!r}: use white, pink or brown")
+        x = dg.fit_to_range(dg.add_noise(x, config.noise_snr_db, rng, kind=config.noise_kind))  # type: ignore[arg-type]
+    if config.gain_db is not None:
+        x = dg.apply_gain(x, config.gain_db)
+    return np.asarray(x, dtype=np.float32)
+
+
+def held_out_audio(workdir: Workdir, n: int | None, seed: int) -> pd.DataFrame:
+    """``path``, ``language`` of held-out utterances (test split, else synthesized)."""
+    from corpus.manifest import read_manifest
+
+    if workdir.validated_manifest.exists():
+        manifest = read_manifest(workdir.validated_manifest)
+        test = manifest[manifest["split"] == "test"]
+        if len(test):
+            if n is not None and n < len(test):
+                test = test.sample(n=n, random_state=seed)
+            return test[["path", "language"]].reset_index(drop=True)
+    from corpus.synth import synthesize_holdout
+
+    per_language = max(1, -(-(n or 40) // 4))
+    out = workdir.data / "holdout" / f"seed{seed}"
+    log.info("no test split in the validated manifest; synthesizing held-out audio in %s", out)
+    frame = synthesize_holdout(out, per_language=per_language, seed=seed)
+    if n is not None and n < len(frame):
+        frame = frame.sample(n=n, random_state=seed)
+    return frame[["path", "language"]].reset_index(drop=True)
+
+
+@dataclass
+class SimulatedLog:
+    rows: pd.DataFrame
+    serving_log_part: Path
+    feedback_part: Path | None
+
+
+def _write_part(directory: Path, rows: list[dict[str, Any]], prefix: str) -> Path:
+    import pyarrow.parquet as pq
+
+    from serving.request_log import rows_to_table
+
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    final = directory / f"part-{stamp}-{prefix}-{uuid.uuid4().hex[:8]}.parquet"
+    tmp = final.with_name(final.name + ".tmp")
+    pq.write_table(rows_to_table(rows), tmp)
+    tmp.replace(final)
+    return final
+
+
+def simulate_rows(
+    waves: list[np.ndarray],
+    languages: list[str],
+    model: Any,
+    config: SimulationConfig,
+    *,
+    computer: Any = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Serving-log rows for degraded ``waves`` (16 kHz mono), predicted by ``model``."""
+    from serving.adapters import ExtractorFeatureComputer
+    from validation.drift_data import predict_frame
+
+    rng = np.random.default_rng(config.seed)
+    degraded = [degrade(w, config, rng) for w in waves]
+    refs = [f.ref for f in model.card.features]
+    views = list(dict.fromkeys(r.split("__", 1)[0] for r in refs))
+    computer = computer or ExtractorFeatureComputer()
+    per_view = computer.compute(views, degraded)
+    features: list[dict[str, Any]] = [{} for _ in degraded]
+    for view, view_rows in per_view.items():
+        for i, vrow in enumerate(view_rows):
+            features[i].update({f"{view}__{k}": v for k, v in vrow.items()})
+    frame = pd.DataFrame(features)
+    preds = predict_frame(model, frame)
+    start = now or datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for i, wave in enumerate(degraded):
+        row: dict[str, Any] = {
+            "request_id": f"sim-{uuid.uuid4().hex}",
+            "timestamp": start + timedelta(milliseconds=i),
+            "route": f"simulate:{config.condition}",
+            "model": model.card.ref,
+            "language": preds["language"].iat[i],
+            "confidence": float(preds["confidence"].iat[i]),
+            "probabilities": preds["probabilities"].iat[i],
+            "escalated": False,
+            "duration_s": len(wave) / SAMPLE_RATE,
+            "timings": json.dumps({}),
+            "true_language": languages[i],
+        }
+        row.update({k: features[i][k] for k in refs if k in features[i]})
+        rows.append(row)
+    return rows
+
+
+def simulate(
+    workdir: Workdir,
+    config: SimulationConfig,
+    *,
+    model_ref: str = "@production",
+    audio: pd.DataFrame | None = None,
+    computer: Any = None,
+    now: datetime | None = None,
+) -> SimulatedLog:
+    """Degrade held-out audio, predict with ``model_ref`` and append to the serving log."""
+    from nordlid.audio import decode, to_model_input
+    from training.registry import ModelRegistry
+
+    model = ModelRegistry(workdir.models).load(model_ref)
+    audio = audio if audio is not None else held_out_audio(workdir, config.n, config.seed)
+    if config.n is not None and config.n < len(audio):
+        audio = audio.sample(n=config.n, random_state=config.seed)
+    waves = [to_model_input(decode(str(p))) for p in audio["path"]]
+    languages = [str(x) for x in audio["language"]]
+    log.info("simulating %d requests (%s) with %s", len(waves), config.condition, model.card.ref)
+    rows = simulate_rows(waves, languages, model, config, computer=computer, now=now)
+    log_rows = [{k: v for k, v in r.items() if k != "true_language"} for r in rows]
+    part = _write_part(workdir.serving_log, log_rows, "sim")
+    fb_part = None
+    if config.feedback:
+        fb_rows = [
+            {
+                "request_id": r["request_id"],
+                "language": r["true_language"],
+                "timestamp": r["timestamp"],
+            }
+            for r in rows
+        ]
+        fb_part = _write_part(workdir.feedback_log, fb_rows, "sim")
+    frame = pd.DataFrame(rows)
+    acc = float((frame["language"] == frame["true_language"]).mean()) if len(frame) else 0.0
+    log.info("wrote %d simulated requests to %s (accuracy %.3f)", len(rows), part, acc)
+    return SimulatedLog(rows=frame, serving_log_part=part, feedback_part=fb_part)
