@@ -151,3 +151,82 @@ def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     WhisperModel(config).save_pretrained(path)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(path)
     return path
+
+
+TINY_ECAPA_YAML = """\
+# Tiny ECAPA-TDNN language-id model with the layout of speechbrain/lang-id-voxlingua107-ecapa
+pretrained_path: speechbrain/lang-id-voxlingua107-ecapa
+n_mels: 20
+left_frames: 0
+right_frames: 0
+deltas: False
+out_n_neurons: 5
+
+compute_features: !new:speechbrain.lobes.features.Fbank
+    n_mels: !ref <n_mels>
+    left_frames: !ref <left_frames>
+    right_frames: !ref <right_frames>
+    deltas: !ref <deltas>
+
+embedding_model: !new:speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN
+    input_size: !ref <n_mels>
+    channels: [16, 16, 16, 16, 48]
+    kernel_sizes: [5, 3, 3, 3, 1]
+    dilations: [1, 2, 3, 4, 1]
+    attention_channels: 8
+    lin_neurons: 12
+
+classifier: !new:speechbrain.lobes.models.Xvector.Classifier
+    input_shape: [null, null, 12]
+    activation: !name:torch.nn.LeakyReLU
+    lin_blocks: 1
+    lin_neurons: 8
+    out_neurons: !ref <out_n_neurons>
+
+mean_var_norm: !new:speechbrain.processing.features.InputNormalization
+    norm_type: sentence
+    std_norm: False
+
+modules:
+    compute_features: !ref <compute_features>
+    mean_var_norm: !ref <mean_var_norm>
+    embedding_model: !ref <embedding_model>
+    classifier: !ref <classifier>
+
+label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder
+
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        embedding_model: !ref <embedding_model>
+        classifier: !ref <classifier>
+        label_encoder: !ref <label_encoder>
+    paths:
+        embedding_model: !ref <pretrained_path>/embedding_model.ckpt
+        classifier: !ref <pretrained_path>/classifier.ckpt
+        label_encoder: !ref <pretrained_path>/label_encoder.txt
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_ecapa_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local EncoderClassifier source: hyperparams.yaml + *.ckpt + label_encoder.txt."""
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+    from speechbrain.utils.checkpoints import torch_save
+
+    torch.manual_seed(4)
+    path = tmp_path_factory.mktemp("tiny_ecapa")
+    (path / "hyperparams.yaml").write_text(TINY_ECAPA_YAML)
+    hparams = load_hyperpyyaml(TINY_ECAPA_YAML)
+    model = hparams["embedding_model"]
+    # random BatchNorm statistics, so normalisation is not the identity
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    torch_save(model, path / "embedding_model.ckpt")
+    torch_save(hparams["classifier"], path / "classifier.ckpt")
+    encoder = hparams["label_encoder"]
+    encoder.update_from_iterable(["da", "fo", "is", "no", "sv"])
+    encoder.save(path / "label_encoder.txt")
+    return path
