@@ -103,7 +103,9 @@ def check_against_registry(features: Sequence[FeatureRef], *, model: str) -> Non
         )
 
 
-def flatten(frame: pd.DataFrame, features: Sequence[FeatureRef], *, what: str = "frame") -> np.ndarray:
+def flatten(
+    frame: pd.DataFrame, features: Sequence[FeatureRef], *, what: str = "frame"
+) -> np.ndarray:
     """``(n, sum(width))`` float32 matrix; errors name the missing/ill-shaped feature."""
     missing = [f.ref for f in features if f.ref not in frame.columns]
     if missing:

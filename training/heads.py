@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from training.features import Group
 from training.metrics import confusion_matrix, metrics_from_confusion
@@ -43,7 +43,7 @@ class HeadConfig(BaseModel):
     seed: int = 0
     class_weighting: bool = True
     # logreg
-    c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
+    c_grid: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
     max_iter: int = 3000
     # torch heads
     hidden: int = 128
@@ -142,7 +142,10 @@ class LogRegHead(Head):
             str(directory / WEIGHTS_FILE),
         )
         (directory / HEAD_FILE).write_text(
-            json.dumps({"kind": "logreg", "labels": self.labels, "config": self.config.model_dump()}, indent=2)
+            json.dumps(
+                {"kind": "logreg", "labels": self.labels, "config": self.config.model_dump()},
+                indent=2,
+            )
         )
         return [WEIGHTS_FILE, HEAD_FILE]
 
@@ -197,7 +200,11 @@ class LogRegHead(Head):
         meta = json.loads((directory / HEAD_FILE).read_text())
         w = load_file(str(directory / WEIGHTS_FILE))
         return cls(
-            meta["labels"], w["coef"], w["intercept"], w["mean"], w["scale"],
+            meta["labels"],
+            w["coef"],
+            w["intercept"],
+            w["mean"],
+            w["scale"],
             HeadConfig.model_validate(meta["config"]),
         )
 
@@ -234,7 +241,9 @@ def _build_net(in_dim: int, groups: list[Group], n_classes: int, config: HeadCon
                 self.layered.append(bool(g.layers))
                 if config.kind == "fusion":
                     self.proj.append(
-                        nn.Sequential(nn.Linear(g.width, config.proj), nn.ReLU(), nn.Dropout(config.dropout))
+                        nn.Sequential(
+                            nn.Linear(g.width, config.proj), nn.ReLU(), nn.Dropout(config.dropout)
+                        )
                     )
                     width += config.proj
                 else:
@@ -249,7 +258,9 @@ def _build_net(in_dim: int, groups: list[Group], n_classes: int, config: HeadCon
             )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = (x - self.mean) / self.scale
+            mean: torch.Tensor = self.mean  # type: ignore[assignment]
+            scale: torch.Tensor = self.scale  # type: ignore[assignment]
+            x = (x - mean) / scale
             parts = []
             for i, layered in enumerate(self.layered):
                 idx = getattr(self, f"idx{i}")
@@ -273,7 +284,9 @@ def _groups_from_json(raw: list[dict[str, Any]]) -> list[Group]:
 
 
 class TorchHead(Head):
-    def __init__(self, labels: list[str], net: Any, groups: list[Group], config: HeadConfig, in_dim: int) -> None:
+    def __init__(
+        self, labels: list[str], net: Any, groups: list[Group], config: HeadConfig, in_dim: int
+    ) -> None:
         self.labels = labels
         self.net = net
         self.groups = groups
@@ -334,6 +347,26 @@ class TorchHead(Head):
 
     @classmethod
     def fit(
+        cls,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_dev: np.ndarray,
+        y_dev: np.ndarray,
+        labels: list[str],
+        config: HeadConfig,
+        groups: list[Group],
+    ) -> tuple[TorchHead, FitReport]:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny matrices: one thread is faster and deterministic
+        try:
+            return cls._fit(x_train, y_train, x_dev, y_dev, labels, config, groups)
+        finally:
+            torch.set_num_threads(threads)
+
+    @classmethod
+    def _fit(
         cls,
         x_train: np.ndarray,
         y_train: np.ndarray,

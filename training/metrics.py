@@ -60,9 +60,7 @@ def metrics_from_confusion(cm: np.ndarray, labels: Sequence[str]) -> dict[str, A
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "uar": float(recall[present].mean()) if present.any() else 0.0,
         "recall": {lab: float(recall[i]) for i, lab in enumerate(labels) if present[i]},
-        "precision": {
-            lab: float(precision[i]) for i, lab in enumerate(labels) if predicted[i] > 0
-        },
+        "precision": {lab: float(precision[i]) for i, lab in enumerate(labels) if predicted[i] > 0},
         "f1": {lab: float(f1[i]) for i, lab in enumerate(labels) if present[i]},
         "support": {lab: int(support[i]) for i, lab in enumerate(labels)},
     }
@@ -156,8 +154,15 @@ def plot_confusion(
     ax.set_ylabel("true")
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=9)
+            ax.text(
+                j,
+                i,
+                str(int(cm[i, j])),
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+                fontsize=9,
+            )
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

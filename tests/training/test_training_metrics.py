@@ -1,0 +1,79 @@
+"""Metrics on hand-made confusion matrices and predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.cascade import tune_threshold
+from training.metrics import (
+    confusion_matrix,
+    evaluate_predictions,
+    expected_calibration_error,
+    metrics_from_confusion,
+    plot_confusion,
+)
+
+
+def test_metrics_from_hand_made_confusion_matrix():
+    labels = ["da", "no", "sv"]
+    cm = np.array([[8, 2, 0], [1, 3, 0], [0, 0, 6]])
+    m = metrics_from_confusion(cm, labels)
+    assert m["n"] == 20
+    assert m["accuracy"] == pytest.approx(17 / 20)
+    assert m["recall"] == pytest.approx({"da": 0.8, "no": 0.75, "sv": 1.0})
+    assert m["precision"] == pytest.approx({"da": 8 / 9, "no": 0.6, "sv": 1.0})
+    assert m["uar"] == pytest.approx((0.8 + 0.75 + 1.0) / 3)
+    f1_da = 2 * (8 / 9) * 0.8 / (8 / 9 + 0.8)
+    f1_no = 2 * 0.6 * 0.75 / 1.35
+    assert m["macro_f1"] == pytest.approx((f1_da + f1_no + 1.0) / 3)
+
+
+def test_absent_language_is_left_out_of_macro_averages():
+    labels = ["da", "fo", "sv"]
+    cm = np.array([[5, 0, 0], [0, 0, 0], [1, 0, 4]])
+    m = metrics_from_confusion(cm, labels)
+    assert set(m["recall"]) == {"da", "sv"}
+    assert m["uar"] == pytest.approx((1.0 + 0.8) / 2)
+
+
+def test_confusion_matrix_counts_and_rejects_unknown_labels():
+    cm = confusion_matrix(["da", "da", "sv"], ["da", "sv", "sv"], ["da", "sv"])
+    assert cm.tolist() == [[1, 1], [0, 1]]
+    with pytest.raises(ValueError, match="'is'"):
+        confusion_matrix(["is"], ["da"], ["da", "sv"])
+
+
+def test_ece_of_perfectly_calibrated_and_overconfident_predictions():
+    # 4 predictions at confidence 0.75, 3 right: calibrated → ECE 0
+    proba = np.array([[0.75, 0.25]] * 4)
+    assert expected_calibration_error(proba, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
+    # confidence 1.0 but half wrong → ECE 0.5
+    proba = np.array([[1.0, 0.0]] * 4)
+    assert expected_calibration_error(proba, np.array([0, 1, 0, 1])) == pytest.approx(0.5)
+
+
+def test_breakdown_per_source_shows_channel_shortcut(tmp_path):
+    labels = ["da", "sv"]
+    y = np.array(["da", "sv", "da", "sv"], dtype=object)
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])  # wrong on source b
+    m = evaluate_predictions(proba, y, labels, groups={"source": ["a", "a", "b", "b"]})
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert m["by_source"]["a"]["accuracy"] == 1.0
+    assert m["by_source"]["b"]["accuracy"] == 0.0
+    png = plot_confusion(m["confusion"], labels, tmp_path / "cm.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cascade_threshold_is_cheapest_that_meets_target():
+    y = np.array([0, 1, 0, 1])
+    # mini: right & confident on rows 0,1; wrong & unsure on rows 2,3
+    mini = np.array([[0.95, 0.05], [0.1, 0.9], [0.45, 0.55], [0.6, 0.4]])
+    premium = np.eye(2)[y]
+    choice = tune_threshold(mini, premium, y, mini_cost=1.0, premium_cost=10.0, target_accuracy=1.0)
+    assert choice.met_target
+    assert choice.accuracy == 1.0
+    assert choice.escalation_rate == 0.5  # only the two unsure rows escalate
+    assert 0.6 < choice.threshold <= 0.9
+    low = tune_threshold(mini, premium, y, mini_cost=1.0, premium_cost=10.0, target_accuracy=0.5)
+    assert low.escalation_rate == 0.0

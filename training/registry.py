@@ -1,0 +1,361 @@
+"""The model registry under ``workdir/models/``.
+
+Layout::
+
+    models/<name>/<version>/card.json          model card (ModelCard)
+    models/<name>/<version>/weights.safetensors, head.json, *.png, promotion-*.json
+    models/<name>/aliases.json                 per-model aliases  {"production": 3}
+    models/aliases.json                        global aliases     {"production": "name@3"}
+    models/promotions.jsonl                    every promotion decision with its numbers
+
+Refs: ``name`` (latest version), ``name@3``, ``name@alias`` (the model's own alias, or a
+global alias that points at this name) and ``@alias`` (global: ``@mini``, ``@premium``,
+``@production``, ``@staging``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from nordlid.errors import NordlidError
+from training.features import FeatureMismatchError, FeatureRef, check_against_registry, flatten
+
+log = logging.getLogger(__name__)
+
+CARD_FILE = "card.json"
+GLOBAL_ALIASES = ("production", "staging", "mini", "premium")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ModelNotFoundError(NordlidError):
+    """A model reference does not resolve to a registered version."""
+
+
+class ModelCard(BaseModel):
+    """Everything needed to reproduce, compare and serve one model version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: int
+    kind: Literal["head", "backbone"] = "head"
+    head: str | None = None
+    feature_service: str | None = None
+    features: list[FeatureRef] = Field(default_factory=list)
+    feature_views: dict[str, str] = Field(default_factory=dict)  # view -> extractor version
+    labels: list[str] = Field(default_factory=list)
+    threshold: float | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)  # {"dev": {...}, "test": {...}}
+    cost: dict[str, float] = Field(default_factory=dict)  # backbone_gflops_per_s, head_latency_ms
+    training_time_s: float | None = None
+    data_version: str | None = None
+    git_sha: str | None = None
+    git_dirty: bool | None = None
+    wandb_run_id: str | None = None
+    recipe: str | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    files: list[str] = Field(default_factory=list)
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+    notes: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        return cls.model_validate_json(text)
+
+
+class GateConfig(BaseModel):
+    """Promotion gate: dev macro-F1 may not drop, no language's recall may drop by more than
+    ``max_recall_drop`` (absolute)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: str = "dev"
+    max_recall_drop: float = 0.02
+    min_macro_f1_gain: float = 0.0
+
+
+class PromotionDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    promoted: bool
+    alias: str
+    candidate: str
+    champion: str | None
+    reasons: list[str]
+    candidate_metrics: dict[str, Any]
+    champion_metrics: dict[str, Any] | None
+    gate: GateConfig
+    decided_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+@dataclass
+class LoadedModel:
+    """A registered head ready to predict from a frame with the card's feature refs."""
+
+    card: ModelCard
+    head: Any  # training.heads.Head
+    path: Path
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        x = flatten(frame, self.card.features, what=f"input to model {self.card.ref}")
+        bad = np.isnan(x).any(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            raise FeatureMismatchError(
+                f"model {self.card.ref}: {int(bad.sum())} rows have missing feature values "
+                f"(rows {rows}); features must be present for every utterance"
+            )
+        return x
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """``(n, len(card.labels))`` probabilities, columns in ``card.labels`` order."""
+        proba: np.ndarray = self.head.predict_proba(self.matrix(frame))
+        return proba
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+class ModelRegistry:
+    """Versions, cards and aliases of every model under one ``models/`` directory."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ paths & listing
+    def model_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def version_dir(self, name: str, version: int) -> Path:
+        return self.root / name / str(version)
+
+    def names(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def versions(self, name: str) -> list[int]:
+        d = self.model_dir(name)
+        if not d.exists():
+            return []
+        return sorted(
+            int(p.name) for p in d.iterdir() if p.name.isdigit() and (p / CARD_FILE).exists()
+        )
+
+    def cards(self) -> list[ModelCard]:
+        return [self.card(n, v) for n in self.names() for v in self.versions(n)]
+
+    def card(self, name: str, version: int) -> ModelCard:
+        path = self.version_dir(name, version) / CARD_FILE
+        if not path.exists():
+            raise ModelNotFoundError(f"model {name}@{version} not found under {self.root}")
+        return ModelCard.from_json(path.read_text())
+
+    # ------------------------------------------------------------------ writing
+    def new_version(self, name: str) -> tuple[int, Path]:
+        """Reserve the next version directory (safe against concurrent writers)."""
+        if not _NAME_RE.match(name):
+            raise NordlidError(f"model name {name!r}: use letters, digits, '-', '_' or '.'")
+        self.model_dir(name).mkdir(parents=True, exist_ok=True)
+        existing = [int(p.name) for p in self.model_dir(name).iterdir() if p.name.isdigit()]
+        version = max(existing, default=0) + 1
+        while True:
+            path = self.version_dir(name, version)
+            try:
+                path.mkdir()
+                return version, path
+            except FileExistsError:
+                version += 1
+
+    def write_card(self, card: ModelCard) -> Path:
+        path = self.version_dir(card.name, card.version) / CARD_FILE
+        _atomic_write(path, card.to_json())
+        return path
+
+    # ------------------------------------------------------------------ aliases
+    def _global_path(self) -> Path:
+        return self.root / "aliases.json"
+
+    def _model_alias_path(self, name: str) -> Path:
+        return self.model_dir(name) / "aliases.json"
+
+    def global_aliases(self) -> dict[str, str]:
+        p = self._global_path()
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def model_aliases(self, name: str) -> dict[str, int]:
+        p = self._model_alias_path(name)
+        return {k: int(v) for k, v in json.loads(p.read_text()).items()} if p.exists() else {}
+
+    def set_alias(
+        self, ref: str, alias: str, *, scope: Literal["global", "model"] = "global"
+    ) -> str:
+        """Point ``alias`` at ``ref``; global aliases also set the model's own alias."""
+        if not _NAME_RE.match(alias) or alias.isdigit():
+            raise NordlidError(f"alias {alias!r}: use letters, digits, '-', '_' (not only digits)")
+        name, version = self.resolve(ref)
+        own = self.model_aliases(name)
+        own[alias] = version
+        _atomic_write(self._model_alias_path(name), json.dumps(own, indent=2, sort_keys=True))
+        if scope == "global":
+            aliases = self.global_aliases()
+            aliases[alias] = f"{name}@{version}"
+            _atomic_write(self._global_path(), json.dumps(aliases, indent=2, sort_keys=True))
+        log.info("alias %s → %s@%d", alias, name, version)
+        return f"{name}@{version}"
+
+    # ------------------------------------------------------------------ resolving
+    def resolve(self, ref: str) -> tuple[str, int]:
+        """``name`` | ``name@3`` | ``name@alias`` | ``@alias`` → (name, version)."""
+        name, sep, tag = ref.strip().partition("@")
+        if not name:
+            if not tag:
+                raise ModelNotFoundError(f"model reference {ref!r} is empty")
+            target = self.global_aliases().get(tag)
+            if target is None:
+                known = ", ".join(sorted(self.global_aliases())) or "none set"
+                raise ModelNotFoundError(f"global alias @{tag} is not set (set: {known})")
+            return self.resolve(target)
+        versions = self.versions(name)
+        if not versions:
+            known = ", ".join(self.names()) or "none"
+            raise ModelNotFoundError(f"model {name!r} is not registered (registered: {known})")
+        if not sep:
+            return name, versions[-1]
+        if tag.isdigit():
+            if int(tag) not in versions:
+                raise ModelNotFoundError(
+                    f"model {name!r} has no version {tag} (versions: {versions})"
+                )
+            return name, int(tag)
+        own = self.model_aliases(name)
+        if tag in own:
+            return name, own[tag]
+        target = self.global_aliases().get(tag, "")
+        if target.partition("@")[0] == name:
+            return self.resolve(target)
+        raise ModelNotFoundError(
+            f"model {name!r} has no alias {tag!r} (aliases: {', '.join(sorted(own)) or 'none'})"
+        )
+
+    def path(self, ref: str) -> Path:
+        return self.version_dir(*self.resolve(ref))
+
+    def load_card(self, ref: str) -> ModelCard:
+        return self.card(*self.resolve(ref))
+
+    def load(self, ref: str, *, check_features: bool = True) -> LoadedModel:
+        """Load a head; fails clearly when its features no longer match the extractor registry."""
+        from training.heads import load_head
+
+        name, version = self.resolve(ref)
+        card = self.card(name, version)
+        if card.kind != "head":
+            raise NordlidError(
+                f"{card.ref} is a {card.kind}, not an LID head; it is used through the "
+                f"extractor {card.name!r}"
+            )
+        if check_features:
+            check_against_registry(card.features, model=card.ref)
+        path = self.version_dir(name, version)
+        head = load_head(path)
+        if list(head.labels) != list(card.labels):
+            raise NordlidError(f"{card.ref}: weights' labels {head.labels} != card's {card.labels}")
+        return LoadedModel(card=card, head=head, path=path)
+
+    # ------------------------------------------------------------------ promotion
+    def promote(
+        self, candidate_ref: str, alias: str = "production", gate: GateConfig | None = None
+    ) -> PromotionDecision:
+        """Move ``alias`` to the candidate only if it passes the gate against the champion."""
+        gate = gate or GateConfig()
+        cand = self.load_card(candidate_ref)
+        cand_m = cand.metrics.get(gate.split)
+        if not cand_m:
+            raise NordlidError(f"{cand.ref} has no {gate.split} metrics; evaluate it first")
+        champion: ModelCard | None = None
+        try:
+            champion = self.load_card(f"@{alias}")
+        except ModelNotFoundError:
+            champion = None
+        reasons: list[str] = []
+        promoted = True
+        champ_m: dict[str, Any] | None = None
+        if champion is None:
+            reasons.append(f"no champion holds @{alias}")
+        elif champion.ref == cand.ref:
+            reasons.append(f"{cand.ref} already holds @{alias}")
+        else:
+            champ_m = champion.metrics.get(gate.split) or {}
+            c_f1 = float(cand_m.get("macro_f1", 0.0))
+            h_f1 = float(champ_m.get("macro_f1", 0.0))
+            if c_f1 < h_f1 + gate.min_macro_f1_gain:
+                promoted = False
+                reasons.append(
+                    f"{gate.split} macro-F1 {c_f1:.4f} < champion {h_f1:.4f}"
+                    + (f" + {gate.min_macro_f1_gain}" if gate.min_macro_f1_gain else "")
+                )
+            else:
+                reasons.append(f"{gate.split} macro-F1 {c_f1:.4f} >= champion {h_f1:.4f}")
+            c_rec = cand_m.get("recall", {})
+            for lang, h_r in sorted(champ_m.get("recall", {}).items()):
+                c_r = float(c_rec.get(lang, 0.0))
+                if h_r - c_r > gate.max_recall_drop:
+                    promoted = False
+                    reasons.append(
+                        f"recall[{lang}] drops {h_r:.4f} → {c_r:.4f} "
+                        f"(more than {gate.max_recall_drop:.4f})"
+                    )
+        decision = PromotionDecision(
+            promoted=promoted,
+            alias=alias,
+            candidate=cand.ref,
+            champion=champion.ref if champion else None,
+            reasons=reasons,
+            candidate_metrics=_gate_view(cand_m),
+            champion_metrics=_gate_view(champ_m) if champ_m is not None else None,
+            gate=gate,
+        )
+        if promoted:
+            self.set_alias(cand.ref, alias)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        _atomic_write(
+            self.version_dir(cand.name, cand.version) / f"promotion-{alias}-{stamp}.json",
+            decision.model_dump_json(indent=2),
+        )
+        with open(self.root / "promotions.jsonl", "a") as f:
+            f.write(decision.model_dump_json() + "\n")
+        log.info(
+            "promotion of %s to @%s: %s (%s)",
+            cand.ref,
+            alias,
+            "accepted" if promoted else "rejected",
+            "; ".join(reasons),
+        )
+        return decision
+
+
+def _gate_view(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: m[k] for k in ("accuracy", "macro_f1", "uar", "recall") if k in m}

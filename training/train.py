@@ -1,0 +1,305 @@
+"""`train_model`: one head on one feature service, from the offline store to the registry.
+
+Steps: entity frame (validated manifest, or the caller's window) → Feast point-in-time
+join → per-split matrices → head fitted on train, selected on dev macro-F1 → metrics on
+dev and test (with per-source and per-condition breakdowns, confusion PNGs) → cost →
+model card + weights in ``models/<name>/<version>/`` → W&B run with the model artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nordlid import LANGUAGES
+from nordlid.errors import ConfigError
+from nordlid.workdir import Workdir
+from training.dataset import (
+    HistoricalFetch,
+    SplitData,
+    TrainingDataError,
+    TrainingSet,
+    build_training_set,
+    fetch_training_frame,
+    load_entity_frame,
+)
+from training.features import FeatureRef, groups
+from training.heads import Head, HeadConfig, fit_head
+from training.metrics import confusion_table, evaluate_predictions, plot_confusion
+from training.registry import ModelCard, ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelVersion:
+    name: str
+    version: int
+    path: Path
+    card: ModelCard
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def service_features(workdir: Workdir, service: str) -> tuple[list[FeatureRef], dict[str, str]]:
+    """Feature refs (card order) and view → extractor version of a Feast feature service.
+
+    The service is resolved from the same definitions ``nordlid features apply`` registers
+    (derived from the extractor registry), so lengths come from the extractor specs.
+    """
+    from extractors import registry
+    from feature_repo.definitions import build_definitions
+
+    specs = registry.all_specs()
+    defs = build_definitions(workdir, specs)
+    fs = defs.services.get(service)
+    if fs is None:
+        raise ConfigError(
+            f"--feature-service {service!r} is not defined; "
+            f"known: {', '.join(sorted(defs.services))}"
+        )
+    refs: list[FeatureRef] = []
+    versions: dict[str, str] = {}
+    for projection in fs.feature_view_projections:
+        view = projection.name
+        spec = defs.specs.get(view)
+        if spec is None:
+            continue  # the labels view: labels come from the entity frame
+        versions[view] = spec.version
+        for fld in projection.features:
+            col = spec.column(fld.name)
+            if col.dtype == "string":
+                continue
+            refs.append(FeatureRef(ref=f"{view}__{col.name}", length=col.length))
+    if not refs:
+        raise ConfigError(f"feature service {service!r} has no numeric features")
+    return refs, versions
+
+
+def _labels(entity_df: pd.DataFrame) -> list[str]:
+    present = set(entity_df["language"].astype(str))
+    unknown = sorted(present - set(LANGUAGES))
+    if unknown:
+        raise TrainingDataError(f"entity frame has languages {unknown} outside {list(LANGUAGES)}")
+    return [lang for lang in LANGUAGES if lang in present]
+
+
+def _dev_or_holdout(ts: TrainingSet, seed: int) -> tuple[SplitData, SplitData]:
+    """Train and dev; without a dev split, a stratified 15% of train stands in (logged)."""
+    train, dev = ts.split("train"), ts.split("dev")
+    if len(dev) > 0:
+        return train, dev
+    log.warning("no dev rows: holding out 15%% of train for model selection")
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(train), dtype=bool)
+    for c in np.unique(train.y):
+        idx = np.flatnonzero(train.y == c)
+        rng.shuffle(idx)
+        held[idx[: max(1, int(round(0.15 * len(idx))))]] = True
+    pick = lambda m: SplitData(train.x[m], train.y[m], train.meta[m].reset_index(drop=True))  # noqa: E731
+    return pick(~held), pick(held)
+
+
+def evaluate_head(
+    head: Head, ts: TrainingSet, out_dir: Path | None, *, title: str
+) -> dict[str, Any]:
+    """Metrics on dev and test (empty splits skipped); confusion PNG + table per split."""
+    results: dict[str, Any] = {}
+    for split in ("dev", "test"):
+        data = ts.split(split)
+        if len(data) == 0:
+            continue
+        proba = head.predict_proba(data.x)
+        y_true = np.asarray(ts.labels, dtype=object)[data.y]
+        m = evaluate_predictions(
+            proba,
+            y_true,
+            ts.labels,
+            groups={"source": data.meta["source"], "condition": data.meta["condition"]},
+        )
+        if out_dir is not None:
+            plot_confusion(
+                m["confusion"],
+                ts.labels,
+                out_dir / f"confusion_{split}.png",
+                title=f"{title} — {split}",
+            )
+            (out_dir / f"confusion_{split}.txt").write_text(
+                confusion_table(m["confusion"], ts.labels) + "\n"
+            )
+        results[split] = m
+    return results
+
+
+def train_model(
+    workdir: Workdir,
+    feature_service: str,
+    head: str = "logreg",
+    name: str | None = None,
+    *,
+    entity_df: pd.DataFrame | None = None,
+    config: HeadConfig | None = None,
+    aliases: tuple[str, ...] = (),
+    recipe: str | None = None,
+    features: list[FeatureRef] | None = None,
+    feature_views: dict[str, str] | None = None,
+    fetch: HistoricalFetch | None = None,
+    track: bool = True,
+    count_cost: bool = True,
+) -> ModelVersion:
+    """Train, evaluate, register (and track) one head; returns the new version."""
+    config = (config or HeadConfig()).model_copy(update={"kind": head})
+    HeadConfig.model_validate(config.model_dump())
+    name = name or f"{feature_service}-{head}".replace("_", "-")
+    if features is None:
+        features, views = service_features(workdir, feature_service)
+    else:
+        views = feature_views or {}
+    if entity_df is None:
+        entity_df = load_entity_frame(workdir)
+    labels = _labels(entity_df)
+    joined = fetch_training_frame(workdir, feature_service, entity_df, fetch=fetch)
+    ts = build_training_set(joined, features, labels)
+    train, dev = _dev_or_holdout(ts, config.seed)
+    log.info(
+        "training %s (%s) on %s: %d train / %d dev / %d test rows, %d dims",
+        name,
+        head,
+        feature_service,
+        len(train),
+        len(dev),
+        len(ts.split("test")),
+        train.x.shape[1],
+    )
+    start = time.perf_counter()
+    fitted, report = fit_head(train.x, train.y, dev.x, dev.y, labels, config, groups(features))
+    training_time = time.perf_counter() - start
+
+    registry = ModelRegistry(workdir.models)
+    version, path = registry.new_version(name)
+    files = fitted.save(path)
+    metrics = evaluate_head(fitted, ts, path, title=f"{name}@{version}")
+    cost: dict[str, float] = {}
+    if count_cost:
+        from training.cost import head_latency_ms
+
+        cost["head_latency_ms"] = head_latency_ms(fitted.predict_proba, train.x[0])
+        cost.update(backbone_cost(workdir, list(views)))
+    from corpus.manifest import manifest_hash
+    from training.tracking import git_state
+
+    git = git_state()
+    card = ModelCard(
+        name=name,
+        version=version,
+        head=head,
+        feature_service=feature_service,
+        features=features,
+        feature_views=views,
+        labels=labels,
+        metrics=metrics,
+        cost=cost,
+        training_time_s=training_time,
+        data_version=(
+            manifest_hash(workdir.validated_manifest)
+            if workdir.validated_manifest.exists()
+            else None
+        ),
+        git_sha=git.sha,
+        git_dirty=git.dirty,
+        recipe=recipe,
+        hyperparameters={
+            **config.model_dump(),
+            **{f"chosen_{k}": v for k, v in report.chosen.items()},
+            "n_train": len(train),
+            "n_dev": len(dev),
+            "n_test": len(ts.split("test")),
+            "rows_without_features": ts.dropped,
+        },
+        files=files + [p.name for p in path.glob("confusion_*")],
+    )
+    registry.write_card(card)
+    if track:
+        card.wandb_run_id = _track(workdir, card, path)
+        registry.write_card(card)
+    for alias in aliases:
+        registry.set_alias(card.ref, alias)
+    log.info(
+        "%s: dev macro-F1 %.4f, test accuracy %s (%.1f s)",
+        card.ref,
+        report.dev_macro_f1,
+        f"{metrics['test']['accuracy']:.4f}" if "test" in metrics else "n/a",
+        training_time,
+    )
+    return ModelVersion(name=name, version=version, path=path, card=card)
+
+
+def backbone_cost(workdir: Workdir, views: list[str]) -> dict[str, float]:
+    """Sum of backbone GFLOPs per second of audio over the model's views."""
+    from extractors import registry
+    from training.cost import extractor_gflops_per_second
+
+    by_view = {s.view_name: s.name for s in registry.all_specs()}
+    total = 0.0
+    counted = True
+    for view in views:
+        gflops = extractor_gflops_per_second(by_view.get(view, view))
+        if gflops is None:
+            counted = False
+            continue
+        total += gflops
+    return {"backbone_gflops_per_s": total} if counted else {}
+
+
+def _track(workdir: Workdir, card: ModelCard, path: Path) -> str:
+    from training.tracking import Tracker
+
+    config = {
+        "model": card.name,
+        "version": card.version,
+        "head": card.head,
+        "feature_service": card.feature_service,
+        "feature_views": card.feature_views,
+        "features": [f.model_dump() for f in card.features],
+        "data_version": card.data_version,
+        "git_sha": card.git_sha,
+        "git_dirty": card.git_dirty,
+        "recipe": card.recipe,
+        "hyperparameters": card.hyperparameters,
+    }
+    with Tracker(
+        workdir,
+        name=card.ref,
+        job_type="train",
+        config=config,
+        tags=[card.feature_service or "", card.head or ""],
+    ) as tracker:
+        flat: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
+        for split, m in card.metrics.items():
+            for key in ("accuracy", "macro_f1", "uar", "ece"):
+                flat[f"{split}/{key}"] = m[key]
+            for lang, r in m["recall"].items():
+                flat[f"{split}/recall_{lang}"] = r
+            for lang, p in m["precision"].items():
+                flat[f"{split}/precision_{lang}"] = p
+            for group in ("source", "condition"):
+                for value, sub in m.get(f"by_{group}", {}).items():
+                    flat[f"{split}/{group}/{value}/accuracy"] = sub["accuracy"]
+            tracker.confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
+        tracker.log(flat)
+        tracker.summary(flat)
+        tracker.artifact(
+            name=card.name,
+            kind="model",
+            directory=path,
+            metadata={"version": card.version, "feature_service": card.feature_service},
+        )
+        return tracker.id
