@@ -1,0 +1,54 @@
+"""Named model recipes: the lists of feature views that training and serving refer to.
+
+A recipe is a list of view names (``spec.view_name``).  ``lid_mini`` is the cheap first
+stage of the serving cascade; ``lid_premium`` the escalation stage.  When a preferred view
+is not registered (e.g. the ``lidnet`` checkpoint has not been trained yet), the premium
+recipe falls back to the best available embedding views, in the order listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+MINI = "lid_mini"
+PREMIUM = "lid_premium"
+
+RECIPES: dict[str, tuple[str, ...]] = {
+    MINI: ("acoustic",),
+    PREMIUM: ("acoustic", "lidnet"),
+}
+
+PREMIUM_FALLBACK: tuple[str, ...] = (
+    "ecapa",
+    "titanet",
+    "mms",
+    "xlsr",
+    "whisper_base",
+    "whisper_tiny",
+)
+"""Backbones tried, best first, when ``lidnet`` is missing (reference report LID accuracy)."""
+
+
+def resolve_recipe(name: str, available_views: Iterable[str]) -> list[str]:
+    """The views of recipe ``name`` that exist; an empty list means the recipe cannot be built."""
+    available = set(available_views)
+    if name not in RECIPES:
+        raise KeyError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
+    wanted = [v for v in RECIPES[name] if v in available]
+    if name == PREMIUM and "lidnet" not in available:
+        # premium = acoustic + one embedding; without any embedding it would just be mini
+        fallback = next((v for v in PREMIUM_FALLBACK if v in available), None)
+        if fallback is None:
+            return []
+        wanted.append(fallback)
+    return wanted
+
+def recipe_views(available_views: Iterable[str]) -> dict[str, list[str]]:
+    """All recipes that can be built from the available views (name → view list)."""
+    views = list(available_views)
+    out: dict[str, list[str]] = {}
+    for name in RECIPES:
+        resolved = resolve_recipe(name, views)
+        if resolved:
+            out[name] = resolved
+    return out
