@@ -1,6 +1,6 @@
 """Render one synthetic utterance: espeak-ng → degradation → resample/channels → audio file.
 
-Runs inside worker processes, so it imports only numpy/soundfile/scipy and takes a plain,
+Runs inside worker processes, so it imports only numpy and soundfile and takes a plain,
 picklable :class:`RenderTask`.  Files are written under a temporary name and renamed, so
 an interrupted run never leaves a half-written file under the final name.
 """
@@ -21,6 +21,7 @@ from nordlid.audio import pcm_sha256
 from nordlid.errors import NordlidError
 
 ESPEAK_RATE = 22_050
+MIN_DURATION_S = 1.0  # shorter renders get silence padded at both ends (a recording's lead-in)
 CONDITIONS: tuple[str, ...] = ("clean", "noisy", "telephone", "gain")
 FORMATS: dict[str, tuple[str, str]] = {  # extension → (libsndfile format, subtype)
     "wav": ("WAV", "PCM_16"),
@@ -105,6 +106,14 @@ def speak(voice: str, pitch: int, speed: int, text: str, tmp_wav: Path) -> tuple
     return data.mean(axis=1).astype(np.float32), int(rate)
 
 
+def pad_to(wave: np.ndarray, n: int) -> np.ndarray:
+    """Pad with silence, split evenly before and after, to at least ``n`` samples."""
+    short = n - wave.size
+    if short <= 0:
+        return wave
+    return np.pad(wave, (short // 2, short - short // 2))
+
+
 def apply_condition(wave: np.ndarray, sr: int, task: RenderTask) -> tuple[np.ndarray, int]:
     """The task's degradation; the result fits in [-1, 1]."""
     if task.condition == "clean":
@@ -114,7 +123,7 @@ def apply_condition(wave: np.ndarray, sr: int, task: RenderTask) -> tuple[np.nda
         noisy = degrade.add_noise(wave, task.snr_db, rng, kind=task.noise_kind)  # type: ignore[arg-type]
         return degrade.fit_to_range(noisy), sr
     if task.condition == "telephone":
-        narrow, rate = degrade.telephone(wave, sr)
+        narrow, rate = degrade.telephone(wave, sr, keep_rate=True)  # corpus keeps the native rate
         return degrade.fit_to_range(narrow), rate
     if task.condition == "gain":
         return degrade.apply_gain(wave, task.gain_db), sr
@@ -139,9 +148,10 @@ def render(task: RenderTask) -> RenderResult:
     wave, sr = speak(
         task.voice, task.pitch, task.speed, task.text, out.with_name(f".{out.name}.espeak.wav")
     )
+    wave = pad_to(wave, int(round(MIN_DURATION_S * sr)))
     wave, sr = apply_condition(wave, sr, task)
     if task.out_rate is not None and task.out_rate != sr:
-        wave = degrade.fit_to_range(degrade._resample(wave.astype(np.float64), sr, task.out_rate))
+        wave = degrade.fit_to_range(degrade.resample(wave, sr, task.out_rate))
         sr = task.out_rate
     data: np.ndarray = _to_stereo(wave, sr) if task.channels == 2 else wave
     fmt, subtype = FORMATS[ext]
