@@ -230,3 +230,26 @@ def tiny_ecapa_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     encoder.update_from_iterable(["da", "fo", "is", "no", "sv"])
     encoder.save(path / "label_encoder.txt")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_titanet_nemo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny TitaNet/AmberNet-style EncDecSpeakerLabelModel saved with ``save_to``."""
+    import torch
+
+    from extractors.backbones.random_init import titanet_config, titanet_model
+
+    torch.manual_seed(5)
+    config = titanet_config(
+        n_mels=16,
+        filters=16,
+        repeat=2,
+        kernels=(3, 7, 1),
+        enc_out=48,
+        emb_size=12,
+        labels=("da", "fo", "is", "no", "sv"),
+    )
+    model = titanet_model(config)
+    path = tmp_path_factory.mktemp("tiny_titanet") / "tiny_ambernet.nemo"
+    model.save_to(str(path))
+    return path
