@@ -38,7 +38,13 @@ def resolve_dataset(source: str | Path, *, allow_patterns: list[str], what: str)
         OfflineModeIsEnabled,
     )
 
-    log.info("%s: fetching %s from the Hugging Face Hub (%s)", what, text, allow_patterns)
+    log.info(
+        "%s: fetching %s from the Hugging Face Hub (%d file patterns)",
+        what,
+        text,
+        len(allow_patterns),
+    )
+    log.debug("%s: file patterns %s", what, allow_patterns)
     try:
         local = snapshot_download(repo_id=text, repo_type="dataset", allow_patterns=allow_patterns)
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
