@@ -83,7 +83,7 @@ def models_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     langs = list(LANGUAGES)
     labels = [i % len(langs) for i in range(60)]
-    waves = [serving_toys.tone(langs[i], 1.2, rng=rng) for i in labels]
+    waves = [serving_toys.tone(langs[i], rng.uniform(1.0, 3.0), rng=rng) for i in labels]
     y = np.asarray(labels)
     root = tmp_path_factory.mktemp("serving_models") / "models"
     reg = ModelRegistry(root)

@@ -31,10 +31,15 @@ SR = 16_000
 def tone(
     language: str, seconds: float = 1.5, *, rng: np.random.Generator, sr: int = SR
 ) -> np.ndarray:
-    f0 = PITCH[language] * (1.0 + rng.uniform(-0.04, 0.04))
+    return tone_at(PITCH[language] * (1.0 + rng.uniform(-0.04, 0.04)), seconds, rng=rng, sr=sr)
+
+
+def tone_at(f0: float, seconds: float, *, rng: np.random.Generator, sr: int = SR) -> np.ndarray:
+    """A harmonic tone at pitch ``f0`` (between two classes' pitches: an unsure input)."""
     t = np.arange(int(seconds * sr)) / sr
-    wave = sum((0.5 / k) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.28)) for k in (1, 2, 3))
-    wave = wave + 0.02 * rng.standard_normal(t.size)
+    harmonics = [k for k in range(1, 13) if k * f0 < 3800.0]  # below Nyquist at 8 kHz
+    wave = sum((0.5 / k) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.28)) for k in harmonics)
+    wave = wave + 0.0005 * rng.standard_normal(t.size)
     return (0.6 * wave / np.max(np.abs(wave))).astype(np.float32)
 
 
@@ -42,10 +47,11 @@ def _band_energies(wave: np.ndarray, n_bands: int, fmax: float) -> np.ndarray:
     spec = np.abs(np.fft.rfft(wave * np.hanning(wave.size))) ** 2
     freqs = np.fft.rfftfreq(wave.size, 1.0 / SR)
     edges = np.linspace(50.0, fmax, n_bands + 1)
+    total = spec.sum() + 1e-12
     out = np.empty(n_bands, dtype=np.float32)
-    for i in range(n_bands):
+    for i in range(n_bands):  # share of the energy per band: independent of length and gain
         sel = (freqs >= edges[i]) & (freqs < edges[i + 1])
-        out[i] = np.log(spec[sel].sum() + 1e-8)
+        out[i] = np.log(spec[sel].sum() / total + 1e-6)
     return out
 
 
@@ -53,7 +59,7 @@ def tone_spec() -> ExtractorSpec:
     return ExtractorSpec(
         name="servetone",
         version="1",
-        columns=(FeatureColumn("bands", length=6), FeatureColumn("zcr")),
+        columns=(FeatureColumn("bands", length=16), FeatureColumn("zcr")),
         description="serving tests: coarse bands + zero-crossing rate",
     )
 
@@ -62,7 +68,7 @@ def fine_spec() -> ExtractorSpec:
     return ExtractorSpec(
         name="servefine",
         version="1",
-        columns=(FeatureColumn("bands", length=24),),
+        columns=(FeatureColumn("bands", length=40),),
         description="serving tests: fine bands",
     )
 
@@ -75,7 +81,7 @@ class ToneExtractor(Extractor):
         rows = []
         for w in waves:
             zcr = float(np.mean(np.abs(np.diff(np.signbit(w).astype(np.int8)))))
-            rows.append({"bands": _band_energies(w, 6, 2400.0), "zcr": zcr})
+            rows.append({"bands": _band_energies(w, 16, 1650.0), "zcr": zcr})
         return rows
 
 
@@ -84,7 +90,7 @@ class FineExtractor(Extractor):
         self.spec = fine_spec()
 
     def extract(self, waves: list[np.ndarray]) -> list[dict[str, object]]:
-        return [{"bands": _band_energies(w, 24, 1600.0)} for w in waves]
+        return [{"bands": _band_energies(w, 40, 1650.0)} for w in waves]
 
 
 def registry_entries() -> list[RegistryEntry]:

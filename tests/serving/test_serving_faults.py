@@ -1,0 +1,159 @@
+"""Faults: a Redis outage during the test (our own redis-server), and the API key."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import wav_bytes
+from serving_toys import RedisHashStore, tone
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server this test starts and stops itself."""
+
+    def __init__(self, port: int, directory: Path) -> None:
+        self.port, self.directory = port, directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:  # poll until it answers (bounded), not a fixed sleep
+            try:
+                if client.ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture()
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(_free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _identify(client, rng, lang: str = "da"):
+    return client.post(
+        "/v1/identify", files={"file": ("x.wav", wav_bytes(tone(lang, 1.3, rng=rng)), "audio/wav")}
+    )
+
+
+def test_redis_outage_and_recovery(make_client, own_redis, rng) -> None:
+    store = RedisHashStore(
+        own_redis.url, f"outage-{uuid.uuid4().hex[:6]}", {"lid_servetone": ["servetone"]}
+    )
+    client = make_client(store=store, premium_model="", push_attempts=2, push_backoff_s=0.01)
+    pusher = client.app.state.service.pusher
+    before = _identify(client, rng).json()
+    pusher.join()
+    assert client.get(f"/v1/utterances/{before['request_id']}/language").status_code == 200
+
+    own_redis.stop()
+    down = client.get(f"/v1/utterances/{before['request_id']}/language")
+    assert down.status_code == 503
+    assert "Redis did not answer" in down.json()["detail"]
+    response = _identify(client, rng, "sv")
+    assert response.status_code == 200 and response.json()["language"] == "sv"
+    during = response.json()
+    pusher.join()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "Redis" in ready.json()["checks"]["online_store"]
+    metrics = client.get("/metrics").text
+    assert 'nordlid_online_push_failures_total{view="servetone"} 1.0' in metrics
+    assert "nordlid_online_store_errors_total 1.0" in metrics
+
+    own_redis.start()  # an empty Redis (no persistence): recovery, not data survival
+    assert client.get("/readyz").status_code == 200
+    after = _identify(client, rng, "no").json()
+    pusher.join()
+    back = client.get(f"/v1/utterances/{after['request_id']}/language")
+    assert back.status_code == 200 and back.json()["language"] == "no"
+    assert client.get(f"/v1/utterances/{during['request_id']}/language").status_code == 404
+
+
+def test_api_key_required_on_v1_only(make_client, rng) -> None:
+    client = make_client(api_key="s3cret")
+    r = client.get("/v1/models")
+    assert r.status_code == 401 and "missing API key" in r.json()["detail"]
+    r = client.get("/v1/models", headers={"X-API-Key": "wrong"})
+    assert r.status_code == 403 and r.json()["detail"] == "wrong API key"
+    assert client.get("/v1/models", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert client.post("/v1/models/reload").status_code == 401
+    assert client.post("/v1/models/reload", headers={"X-API-Key": "s3cret"}).status_code == 200
+    no_key = client.post(
+        "/v1/identify", files={"file": ("x.wav", wav_bytes(tone("da", 1.2, rng=rng)), "audio/wav")}
+    )
+    assert no_key.status_code == 401
+    assert client.get("/v1/utterances/x/language").status_code == 401
+    assert (
+        client.post("/v1/feedback", json={"request_id": "x", "language": "da"}).status_code == 401
+    )
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_api_key_on_the_stream(make_client) -> None:
+    from starlette.testclient import WebSocketDenialResponse
+
+    client = make_client(api_key="s3cret")
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect("/v1/stream"):
+            pass
+    assert denied.value.status_code == 401
+    with pytest.raises(WebSocketDenialResponse) as wrong:
+        with client.websocket_connect("/v1/stream", headers={"X-API-Key": "x"}):
+            pass
+    assert wrong.value.status_code == 403
+    with client.websocket_connect("/v1/stream", headers={"X-API-Key": "s3cret"}) as ws:
+        ws.send_text('{"sample_rate": 16000}')
+        assert ws.receive_json()["type"] == "ready"
