@@ -1,0 +1,252 @@
+"""``lidnet``: nordlid's own compact LID embedding backbone, trained on the corpus.
+
+No pretrained LID weights exist offline, so nordlid trains a small ECAPA-TDNN
+(SpeechBrain's ``ECAPA_TDNN`` lobe) from scratch on log-mel filterbanks of the corpus's
+train split (:mod:`training.lidnet_train`) and registers it like any other backbone —
+the same path a user takes to bring their own.  The checkpoint (``lidnet.safetensors`` +
+``lidnet.json``) lives in the model registry under ``models/lidnet/<version>/``; the
+extractor loads the ``lidnet`` model's ``production`` alias, or a ``checkpoint=`` path
+(a directory holding those files) or registry ref (``lidnet@3``).
+
+Output: one ``embedding`` vector per utterance, of the checkpoint's declared dimension.
+Each utterance runs on its own (no padding ever enters the pooled statistics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from extractors.base import Extractor, Row
+from extractors.registry import RegistryEntry
+from extractors.spec import ExtractorSpec, FeatureColumn
+from nordlid.errors import ConfigError, MissingCheckpointError
+
+log = logging.getLogger(__name__)
+
+NAME = "lidnet"
+VERSION = "1"
+DEFAULT_DIM = 128
+WEIGHTS_FILE = "lidnet.safetensors"
+CONFIG_FILE = "lidnet.json"
+PRODUCTION_REF = f"{NAME}@production"
+MIN_SAMPLES = 1_600  # 0.1 s: shorter input is zero-padded to this
+
+
+class LidnetConfig(BaseModel):
+    """Architecture of the backbone (saved with the weights)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arch: Literal["ecapa", "xvector"] = "ecapa"
+    sample_rate: int = 16_000
+    n_mels: int = 40
+    hop_ms: float = 10.0
+    channels: int = 96
+    embedding_dim: int = DEFAULT_DIM
+    attention_channels: int = 64
+    res2net_scale: int = 4
+    se_channels: int = 32
+    labels: list[str] = Field(default_factory=list)  # classes of the training head
+
+
+def build_backbone(config: LidnetConfig) -> Any:
+    """Filterbank front end (+ per-utterance mean normalisation) → ECAPA-TDNN (or x-vector
+    TDNN) embedding; both are SpeechBrain lobes."""
+    import torch
+    from speechbrain.lobes.features import Fbank
+    from torch import nn
+
+    class LidnetBackbone(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fbank = Fbank(
+                sample_rate=config.sample_rate, n_mels=config.n_mels, hop_length=config.hop_ms
+            )
+            c = config.channels
+            self.ecapa: nn.Module
+            if config.arch == "ecapa":
+                from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
+                self.ecapa = ECAPA_TDNN(
+                    input_size=config.n_mels,
+                    channels=[c, c, c, c, 3 * c],
+                    lin_neurons=config.embedding_dim,
+                    attention_channels=config.attention_channels,
+                    res2net_scale=config.res2net_scale,
+                    se_channels=config.se_channels,
+                )
+            else:
+                from speechbrain.lobes.models.Xvector import Xvector
+
+                self.ecapa = Xvector(
+                    in_channels=config.n_mels,
+                    tdnn_channels=[c, c, c, c, 2 * c],
+                    lin_neurons=config.embedding_dim,
+                )
+
+        def features(self, wave: torch.Tensor) -> torch.Tensor:
+            feats = self.fbank(wave)  # (B, T, n_mels) log-mel
+            return feats - feats.mean(dim=1, keepdim=True)  # removes a stationary channel
+
+        def forward(self, wave: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.ecapa(self.features(wave))
+            return out.squeeze(1)  # (B, embedding_dim)
+
+    return LidnetBackbone()
+
+
+# ------------------------------------------------------------------ checkpoint files
+def save_checkpoint(directory: Path, backbone: Any, config: LidnetConfig) -> list[str]:
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in backbone.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE))
+    (directory / CONFIG_FILE).write_text(config.model_dump_json(indent=2))
+    return [WEIGHTS_FILE, CONFIG_FILE]
+
+
+def weights_sha256(directory: Path) -> str:
+    h = hashlib.sha256()
+    with open(directory / WEIGHTS_FILE, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_checkpoint(directory: Path) -> tuple[Any, LidnetConfig]:
+    from safetensors.torch import load_file
+
+    config = LidnetConfig.model_validate_json((directory / CONFIG_FILE).read_text())
+    backbone = build_backbone(config)
+    state = load_file(str(directory / WEIGHTS_FILE))
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(
+            f"{directory / WEIGHTS_FILE}: weights do not match {CONFIG_FILE} "
+            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+        )
+    backbone.eval()
+    return backbone, config
+
+
+def resolve_checkpoint(
+    checkpoint: str | Path | None, models_root: Path | None = None
+) -> tuple[Path, str]:
+    """(directory, identity) of the checkpoint to load; MissingCheckpointError if absent."""
+    from nordlid.workdir import Workdir
+    from training.registry import ModelNotFoundError, ModelRegistry
+
+    root = models_root or Workdir.from_env().models
+    if checkpoint is not None and (Path(checkpoint) / WEIGHTS_FILE).exists():
+        directory = Path(checkpoint).resolve()
+        return directory, f"{directory}:{weights_sha256(directory)[:12]}"
+    if checkpoint is not None and "@" not in str(checkpoint):
+        raise MissingCheckpointError(NAME, str(checkpoint), f"no {WEIGHTS_FILE} in that directory")
+    ref = str(checkpoint) if checkpoint is not None else PRODUCTION_REF
+    try:
+        name, version = ModelRegistry(root).resolve(ref)
+    except ModelNotFoundError as exc:
+        raise MissingCheckpointError(
+            NAME,
+            f"{root}/{ref}",
+            f"not trained yet ({exc}); train it with `nordlid train --backbone lidnet`",
+        ) from None
+    directory = root / name / str(version)
+    if not (directory / WEIGHTS_FILE).exists():
+        raise MissingCheckpointError(NAME, str(directory), f"{WEIGHTS_FILE} is missing")
+    return directory, f"{name}@{version}:{weights_sha256(directory)[:12]}"
+
+
+# ------------------------------------------------------------------ spec and extractor
+def _production_info() -> tuple[str, int]:
+    """Identity and dimension of the production checkpoint of the current work dir."""
+    try:
+        directory, ident = resolve_checkpoint(None)
+    except MissingCheckpointError:
+        return f"{PRODUCTION_REF} (not trained)", DEFAULT_DIM
+    raw = json.loads((directory / CONFIG_FILE).read_text())
+    return ident, int(raw.get("embedding_dim", DEFAULT_DIM))
+
+
+def lidnet_spec(dim: int | None = None, checkpoint: str | None = None) -> ExtractorSpec:
+    """Spec of ``lidnet``; by default the dim and identity of the production checkpoint, so a
+    retrained backbone changes the fingerprint and features are re-extracted."""
+    if dim is None or checkpoint is None:
+        ident, prod_dim = _production_info()
+        dim = prod_dim if dim is None else dim
+        checkpoint = ident if checkpoint is None else checkpoint
+    return ExtractorSpec(
+        name=NAME,
+        version=VERSION,
+        columns=(
+            FeatureColumn(
+                "embedding", length=dim, description="lidnet ECAPA-TDNN utterance embedding"
+            ),
+        ),
+        description="nordlid's compact ECAPA-TDNN LID backbone trained on the corpus",
+        checkpoint=checkpoint,
+        needs_weights=True,
+        params={"dim": dim},
+    )
+
+
+class LidnetExtractor(Extractor):
+    """Embeds 16 kHz mono waves with a trained lidnet checkpoint."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        device: str = "cpu",
+        models_root: Path | None = None,
+    ) -> None:
+        directory, ident = resolve_checkpoint(checkpoint, models_root)
+        self.directory = directory
+        self.model, self.config = load_checkpoint(directory)
+        self.spec = lidnet_spec(dim=self.config.embedding_dim, checkpoint=ident)
+        self.device = "cpu"
+        self.to(device)
+
+    def to(self, device: str) -> LidnetExtractor:
+        if device not in ("auto", ""):
+            self.model.to(device)
+            self.device = device
+        return self
+
+    def lineage(self) -> dict[str, str]:
+        out = super().lineage()
+        out["weights_sha256"] = weights_sha256(self.directory)
+        out["config"] = self.config.model_dump_json()
+        return out
+
+    def embed(self, wave: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = np.asarray(wave, dtype=np.float32).ravel()
+        if x.size < MIN_SAMPLES:
+            x = np.pad(x, (0, MIN_SAMPLES - x.size))
+        with torch.no_grad():
+            tensor = torch.from_numpy(x)[None].to(self.device)
+            emb = self.model(tensor)[0].float().cpu().numpy()
+        return np.asarray(emb, dtype=np.float32)
+
+    def extract(self, waves: list[np.ndarray]) -> list[Row]:
+        return [{"embedding": self.embed(w).tolist()} for w in waves]
+
+
+def entries() -> list[RegistryEntry]:
+    return [
+        RegistryEntry(
+            name=NAME,
+            spec=lidnet_spec,
+            factory="extractors.lidnet:LidnetExtractor",
+            description="nordlid's own ECAPA-TDNN LID embedding, trained on the corpus",
+        )
+    ]

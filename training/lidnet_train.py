@@ -1,0 +1,435 @@
+"""Train the ``lidnet`` backbone from scratch on the corpus's train split audio.
+
+The network (:mod:`extractors.lidnet`) learns languages, not voices or channels, because
+every training crop is re-degraded on the fly with the same degradations the corpus and
+drift simulation use (:mod:`corpus.degrade`): additive white/pink/brown noise at a random
+SNR, a telephone channel, gain with clipping, and speed perturbation.  Model selection is
+on dev macro-F1 (full utterances, no augmentation).  The result is registered as
+``models/lidnet/<version>/`` (safetensors + JSON config + card with metrics, training
+time and GFLOPs per second of audio) and gets the model-scoped ``production`` alias the
+extractor loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from extractors.lidnet import NAME, LidnetConfig, build_backbone, save_checkpoint
+from nordlid import LANGUAGES
+from nordlid.errors import NordlidError
+from nordlid.workdir import Workdir
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+CLASSIFIER_FILE = "classifier.safetensors"
+NOISE_KINDS: tuple[Literal["white", "pink", "brown"], ...] = ("white", "pink", "brown")
+
+
+class AugmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    noise_prob: float = 0.5
+    snr_db: tuple[float, float] = (0.0, 25.0)
+    telephone_prob: float = 0.25
+    gain_prob: float = 0.3
+    gain_db: tuple[float, float] = (-20.0, 12.0)
+    speed_prob: float = 0.3
+    speed: tuple[float, float] = (0.9, 1.1)
+
+
+class LidnetTrainConfig(BaseModel):
+    """Recipe of one backbone training run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: LidnetConfig = Field(default_factory=LidnetConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    epochs: int = 12
+    batch_size: int = 32
+    crop_s: float = 2.0
+    lr: float = 4e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    seed: int = 0
+    max_minutes: float = 6.0  # wall-clock budget: stop after the epoch that exceeds it
+    patience: int = 5
+
+
+@dataclass
+class LabelledAudio:
+    waves: list[np.ndarray]
+    y: np.ndarray
+    meta: pd.DataFrame  # utterance_id, language, source, condition, split
+
+
+def load_audio(
+    manifest: pd.DataFrame, labels: list[str], splits: tuple[str, ...]
+) -> dict[str, LabelledAudio]:
+    """Decode the manifest's audio (16 kHz mono) for the given splits."""
+    from nordlid.audio import load_for_model
+    from nordlid.errors import AudioDecodeError
+
+    index = {lab: i for i, lab in enumerate(labels)}
+    out: dict[str, LabelledAudio] = {}
+    for split in splits:
+        rows = manifest[manifest["split"] == split].reset_index(drop=True)
+        waves, keep = [], []
+        for i, path in enumerate(rows["path"]):
+            try:
+                waves.append(load_for_model(path))
+                keep.append(i)
+            except AudioDecodeError as exc:
+                log.warning("lidnet: %s skipped: %s", path, exc)
+        meta = rows.iloc[keep].reset_index(drop=True)
+        cols = [
+            c for c in ("utterance_id", "language", "source", "condition", "split") if c in meta
+        ]
+        y = np.array([index[v] for v in meta["language"]], dtype=np.int64)
+        out[split] = LabelledAudio(waves=waves, y=y, meta=meta[cols])
+    return out
+
+
+# ------------------------------------------------------------------ augmentation
+def _crop(wave: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    if wave.size >= n:
+        start = int(rng.integers(0, wave.size - n + 1))
+        return wave[start : start + n]
+    reps = int(np.ceil(n / max(wave.size, 1)))
+    return np.tile(wave, reps)[:n]
+
+
+def augment(wave: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """One random degradation chain (speed → telephone → noise → gain), peak ≤ 1."""
+    from corpus import degrade
+
+    x = wave.astype(np.float32)
+    if rng.random() < cfg.speed_prob:
+        factor = rng.uniform(*cfg.speed)
+        pos = np.arange(0, x.size - 1, factor)
+        x = np.interp(pos, np.arange(x.size), x).astype(np.float32)
+    if rng.random() < cfg.telephone_prob:
+        x, _ = degrade.telephone(x, SAMPLE_RATE, keep_rate=True)
+    if rng.random() < cfg.noise_prob and degrade.signal_power(x) > 0:
+        kind: degrade.NoiseKind = NOISE_KINDS[int(rng.integers(0, 3))]
+        x = degrade.add_noise(x, float(rng.uniform(*cfg.snr_db)), rng, kind=kind)
+    if rng.random() < cfg.gain_prob:
+        x = degrade.apply_gain(degrade.fit_to_range(x), float(rng.uniform(*cfg.gain_db)))
+    return degrade.fit_to_range(x)
+
+
+def make_batch(
+    waves: list[np.ndarray], idx: np.ndarray, n: int, rng: np.random.Generator, cfg: AugmentConfig
+) -> np.ndarray:
+    batch = np.zeros((len(idx), n), dtype=np.float32)
+    for row, i in enumerate(idx):
+        # crop a little longer so speed perturbation still fills the crop
+        piece = augment(_crop(waves[i], int(n * 1.15), rng), rng, cfg)
+        batch[row] = _crop(piece, n, rng)
+    return batch
+
+
+# ------------------------------------------------------------------ training
+def _predict(
+    backbone: Any, classifier: Any, waves: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, embeddings) of full utterances, one at a time (no padding)."""
+    import torch
+
+    from extractors.lidnet import MIN_SAMPLES
+
+    backbone.eval()
+    probs, embs = [], []
+    with torch.no_grad():
+        for w in waves:
+            x = w if w.size >= MIN_SAMPLES else np.pad(w, (0, MIN_SAMPLES - w.size))
+            emb = backbone(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None])
+            probs.append(torch.softmax(classifier(emb), dim=1)[0].numpy())
+            embs.append(emb[0].numpy())
+    return np.array(probs, dtype=np.float64), np.array(embs, dtype=np.float32)
+
+
+@dataclass
+class LidnetResult:
+    backbone: Any
+    classifier: Any
+    config: LidnetTrainConfig
+    labels: list[str]
+    training_time_s: float
+    epochs_run: int
+    best_epoch: int
+    best_dev_macro_f1: float
+    history: list[dict[str, float]]
+
+
+def fit_lidnet(
+    train: LabelledAudio,
+    dev: LabelledAudio,
+    labels: list[str],
+    config: LidnetTrainConfig,
+    *,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> LidnetResult:
+    """The training loop: class-weighted CE on augmented crops, best dev macro-F1 kept."""
+    import torch
+
+    from training.heads import _class_weights, _macro_f1
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model_cfg = config.model.model_copy(update={"labels": labels})
+    backbone = build_backbone(model_cfg)
+    classifier = torch.nn.Linear(model_cfg.embedding_dim, len(labels))
+    params = list(backbone.parameters()) + list(classifier.parameters())
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = max(1, int(np.ceil(len(train.waves) / config.batch_size)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.15
+    )
+    weight = torch.tensor(_class_weights(train.y, len(labels)), dtype=torch.float32)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+    n = int(config.crop_s * SAMPLE_RATE)
+    start = time.perf_counter()
+    best: tuple[float, int, Any] = (-1.0, 0, None)
+    history: list[dict[str, float]] = []
+    stale = 0
+    epoch = 0
+    for epoch in range(1, config.epochs + 1):
+        backbone.train()
+        classifier.train()
+        order = rng.permutation(len(train.waves))
+        losses = []
+        for s in range(steps_per_epoch):
+            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
+            if len(idx) < 2:  # batch norm needs two examples
+                continue
+            x = torch.from_numpy(make_batch(train.waves, idx, n, rng, config.augment))
+            logits = classifier(backbone(x))
+            loss = loss_fn(logits, torch.from_numpy(train.y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss))
+        proba, _ = _predict(backbone, classifier, dev.waves)
+        f1 = _macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        row = {
+            "epoch": float(epoch),
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "dev_macro_f1": f1,
+            "elapsed_s": time.perf_counter() - start,
+        }
+        history.append(row)
+        log.info(
+            "lidnet epoch %d: loss %.4f, dev macro-F1 %.4f (%.0f s)",
+            epoch,
+            row["train_loss"],
+            f1,
+            row["elapsed_s"],
+        )
+        if on_epoch is not None:
+            on_epoch(row)
+        if f1 > best[0]:
+            state = (
+                {k: v.detach().clone() for k, v in backbone.state_dict().items()},
+                {k: v.detach().clone() for k, v in classifier.state_dict().items()},
+            )
+            best = (f1, epoch, state)
+            stale = 0
+        else:
+            stale += 1
+        if stale >= config.patience:
+            log.info("lidnet: dev macro-F1 has not improved for %d epochs; stopping", stale)
+            break
+        if row["elapsed_s"] > config.max_minutes * 60:
+            log.warning(
+                "lidnet: time budget of %.1f min reached after epoch %d", config.max_minutes, epoch
+            )
+            break
+    assert best[2] is not None
+    backbone.load_state_dict(best[2][0])
+    classifier.load_state_dict(best[2][1])
+    backbone.eval()
+    classifier.eval()
+    return LidnetResult(
+        backbone=backbone,
+        classifier=classifier,
+        config=config.model_copy(update={"model": model_cfg}),
+        labels=labels,
+        training_time_s=time.perf_counter() - start,
+        epochs_run=epoch,
+        best_epoch=best[1],
+        best_dev_macro_f1=best[0],
+        history=history,
+    )
+
+
+def backbone_gflops_per_second(backbone: Any, seconds: float = 4.0) -> float:
+    import torch
+
+    from training.cost import count_gflops
+
+    x = torch.randn(1, int(seconds * SAMPLE_RATE)) * 0.1
+    backbone.eval()
+    return count_gflops(lambda: backbone(x)) / seconds
+
+
+def train_lidnet(
+    workdir: Workdir,
+    *,
+    manifest: pd.DataFrame | None = None,
+    config: LidnetTrainConfig | None = None,
+    aliases: tuple[str, ...] = ("production",),
+    track: bool = True,
+) -> Any:
+    """Train, evaluate and register the backbone; returns a ``training.train.ModelVersion``."""
+    import torch
+    from safetensors.torch import save_file
+
+    from training.metrics import evaluate_predictions, plot_confusion
+    from training.registry import ModelCard, ModelRegistry
+    from training.tracking import git_state
+    from training.train import ModelVersion
+
+    config = config or LidnetTrainConfig()
+    if manifest is None:
+        from corpus.manifest import read_manifest
+
+        if not workdir.validated_manifest.exists():
+            raise NordlidError(
+                f"{workdir.validated_manifest}: validated manifest not found "
+                "(run `nordlid validate`)"
+            )
+        manifest = read_manifest(workdir.validated_manifest)
+    labels = [lang for lang in LANGUAGES if lang in set(manifest["language"])]
+    data = load_audio(manifest, labels, ("train", "dev", "test"))
+    if len(data["train"].waves) < 2:
+        raise NordlidError("lidnet: the train split has fewer than 2 readable utterances")
+    if len(data["dev"].waves) == 0:
+        raise NordlidError("lidnet: the dev split is empty; model selection needs dev audio")
+    log.info(
+        "training lidnet on %d train / %d dev utterances (%.0f s of train audio)",
+        len(data["train"].waves),
+        len(data["dev"].waves),
+        sum(w.size for w in data["train"].waves) / SAMPLE_RATE,
+    )
+    result = fit_lidnet(data["train"], data["dev"], labels, config)
+
+    registry = ModelRegistry(workdir.models)
+    version, path = registry.new_version(NAME)
+    files = save_checkpoint(path, result.backbone, result.config.model)
+    save_file(
+        {k: v.detach().contiguous() for k, v in result.classifier.state_dict().items()},
+        str(path / CLASSIFIER_FILE),
+    )
+    files.append(CLASSIFIER_FILE)
+    metrics: dict[str, Any] = {}
+    for split in ("dev", "test"):
+        d = data[split]
+        if not d.waves:
+            continue
+        proba, _ = _predict(result.backbone, result.classifier, d.waves)
+        m = evaluate_predictions(
+            proba,
+            np.asarray(labels, dtype=object)[d.y],
+            labels,
+            groups={"source": d.meta["source"], "condition": d.meta["condition"]},
+        )
+        plot_confusion(
+            m["confusion"],
+            labels,
+            path / f"confusion_{split}.png",
+            title=f"lidnet@{version} (own classifier) — {split}",
+        )
+        files.append(f"confusion_{split}.png")
+        metrics[split] = m
+    with torch.no_grad():
+        gflops = backbone_gflops_per_second(result.backbone)
+    n_params = sum(p.numel() for p in result.backbone.parameters())
+    git = git_state()
+    from corpus.manifest import manifest_hash
+
+    card = ModelCard(
+        name=NAME,
+        version=version,
+        kind="backbone",
+        head="linear",
+        labels=labels,
+        metrics=metrics,
+        cost={"backbone_gflops_per_s": gflops, "params_m": n_params / 1e6},
+        training_time_s=result.training_time_s,
+        data_version=(
+            manifest_hash(workdir.validated_manifest)
+            if workdir.validated_manifest.exists()
+            else None
+        ),
+        git_sha=git.sha,
+        git_dirty=git.dirty,
+        hyperparameters={
+            **result.config.model_dump(mode="json"),
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "best_dev_macro_f1": result.best_dev_macro_f1,
+            "n_train": len(data["train"].waves),
+            "history": result.history,
+        },
+        files=files,
+        notes=(
+            f"{result.config.model.arch} trained from scratch on the corpus; "
+            "metrics use its own linear classifier"
+        ),
+    )
+    registry.write_card(card)
+    if track:
+        card.wandb_run_id = _track(workdir, card, path)
+        registry.write_card(card)
+    for alias in aliases:
+        registry.set_alias(card.ref, alias, scope="model")
+    log.info(
+        "%s: test accuracy %s, %.3f GFLOPs/s audio, %.0f s training",
+        card.ref,
+        f"{metrics['test']['accuracy']:.4f}" if "test" in metrics else "n/a",
+        gflops,
+        result.training_time_s,
+    )
+    return ModelVersion(name=NAME, version=version, path=path, card=card)
+
+
+def _track(workdir: Workdir, card: Any, path: Any) -> str:
+    from training.tracking import Tracker
+
+    with Tracker(
+        workdir,
+        name=card.ref,
+        job_type="train-backbone",
+        config={
+            "model": NAME,
+            **card.hyperparameters,
+            "data_version": card.data_version,
+            "git_sha": card.git_sha,
+        },
+        tags=["backbone", NAME],
+    ) as tracker:
+        for row in card.hyperparameters.get("history", []):
+            tracker.log({f"epoch/{k}": v for k, v in row.items()})
+        flat: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
+        for split, m in card.metrics.items():
+            for key in ("accuracy", "macro_f1", "uar", "ece"):
+                flat[f"{split}/{key}"] = m[key]
+            for value, sub in m.get("by_condition", {}).items():
+                flat[f"{split}/condition/{value}/accuracy"] = sub["accuracy"]
+            tracker.confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
+        tracker.log(flat)
+        tracker.summary(flat)
+        tracker.artifact(
+            name=NAME, kind="model", directory=path, metadata={"version": card.version}
+        )
+        return tracker.id

@@ -1,0 +1,176 @@
+"""Named recipes: ``mini`` (cheapest features reaching the target) and ``premium`` (best).
+
+``train_recipes`` trains the mini head on ``lid_mini`` and the premium head on
+``lid_premium`` (views from :mod:`feature_repo.recipes`), tunes the cascade threshold on
+dev (:mod:`training.cascade`) so the cascade meets a target accuracy at the lowest average
+cost, writes the threshold into both model cards and points the global aliases ``mini``
+and ``premium`` (and, unless told otherwise, ``production`` → premium) at them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nordlid.workdir import Workdir
+from training.cascade import CascadeChoice, tune_threshold
+from training.dataset import (
+    HistoricalFetch,
+    build_training_set,
+    fetch_training_frame,
+    load_entity_frame,
+)
+from training.heads import HeadConfig
+from training.registry import ModelRegistry
+from training.train import ModelVersion, train_model
+
+log = logging.getLogger(__name__)
+
+MINI_SERVICE = "lid_mini"
+PREMIUM_SERVICE = "lid_premium"
+
+
+@dataclass
+class RecipeResult:
+    mini: ModelVersion
+    premium: ModelVersion | None
+    cascade: CascadeChoice | None
+
+
+def _cost(card_cost: dict[str, float]) -> float:
+    """Comparable cost of one prediction: backbone GFLOPs/s (≥ a small floor for the head)."""
+    return float(card_cost.get("backbone_gflops_per_s", 0.0)) + 1e-3
+
+
+def _dev_proba(
+    workdir: Workdir, mv: ModelVersion, entity_df: Any, fetch: HistoricalFetch | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dev probabilities of a registered head and the dev utterance ids and labels."""
+    registry = ModelRegistry(workdir.models)
+    model = registry.load(mv.ref)
+    card = model.card
+    assert card.feature_service is not None
+    joined = fetch_training_frame(workdir, card.feature_service, entity_df, fetch=fetch)
+    ts = build_training_set(joined, card.features, card.labels)
+    dev = ts.split("dev")
+    return model.head.predict_proba(dev.x), dev.meta["utterance_id"].to_numpy(), dev.y
+
+
+def tune_cascade(
+    workdir: Workdir,
+    mini: ModelVersion,
+    premium: ModelVersion,
+    *,
+    target_accuracy: float,
+    entity_df: Any = None,
+    fetch: HistoricalFetch | None = None,
+) -> CascadeChoice:
+    """Tune the threshold on dev utterances both models can score; store it in both cards."""
+    if entity_df is None:
+        entity_df = load_entity_frame(workdir)
+    if mini.card.labels != premium.card.labels:
+        raise ValueError(f"mini labels {mini.card.labels} != premium labels {premium.card.labels}")
+    p_mini, ids_mini, y = _dev_proba(workdir, mini, entity_df, fetch)
+    p_prem, ids_prem, _ = _dev_proba(workdir, premium, entity_df, fetch)
+    common = np.intersect1d(ids_mini, ids_prem)
+    im = np.searchsorted(ids_mini, common, sorter=np.argsort(ids_mini))
+    ip = np.searchsorted(ids_prem, common, sorter=np.argsort(ids_prem))
+    im = np.argsort(ids_mini)[im]
+    ip = np.argsort(ids_prem)[ip]
+    choice = tune_threshold(
+        p_mini[im],
+        p_prem[ip],
+        y[im],
+        mini_cost=_cost(mini.card.cost),
+        premium_cost=_cost(premium.card.cost),
+        target_accuracy=target_accuracy,
+    )
+    registry = ModelRegistry(workdir.models)
+    for mv in (mini, premium):
+        card = registry.card(mv.name, mv.version)
+        card.threshold = choice.threshold
+        card.hyperparameters["cascade"] = {
+            **choice.as_dict(),
+            "mini": mini.ref,
+            "premium": premium.ref,
+            "n_dev": int(len(common)),
+        }
+        registry.write_card(card)
+        mv.card = card
+    log.info(
+        "cascade threshold %.4f: dev accuracy %.4f (mini %.4f, premium %.4f), %.0f%% escalated%s",
+        choice.threshold,
+        choice.accuracy,
+        choice.mini_accuracy,
+        choice.premium_accuracy,
+        100 * choice.escalation_rate,
+        "" if choice.met_target else " — target NOT met",
+    )
+    return choice
+
+
+def train_recipes(
+    workdir: Workdir,
+    *,
+    mini_head: str = "logreg",
+    premium_head: str = "fusion",
+    target_accuracy: float = 0.97,
+    production: str | None = "premium",
+    entity_df: Any = None,
+    config: HeadConfig | None = None,
+    fetch: HistoricalFetch | None = None,
+    track: bool = True,
+) -> RecipeResult:
+    """Train mini and premium, tune the cascade, set the global aliases."""
+    from extractors import registry as extractor_registry
+    from feature_repo.definitions import build_definitions
+
+    services = build_definitions(workdir, extractor_registry.all_specs()).services
+    mini = train_model(
+        workdir,
+        MINI_SERVICE,
+        mini_head,
+        "lid-mini",
+        entity_df=entity_df,
+        config=config,
+        aliases=("mini",),
+        recipe="mini",
+        fetch=fetch,
+        track=track,
+    )
+    premium: ModelVersion | None = None
+    choice: CascadeChoice | None = None
+    if PREMIUM_SERVICE in services:
+        premium = train_model(
+            workdir,
+            PREMIUM_SERVICE,
+            premium_head,
+            "lid-premium",
+            entity_df=entity_df,
+            config=config,
+            aliases=("premium",),
+            recipe="premium",
+            fetch=fetch,
+            track=track,
+        )
+        choice = tune_cascade(
+            workdir,
+            mini,
+            premium,
+            target_accuracy=target_accuracy,
+            entity_df=entity_df,
+            fetch=fetch,
+        )
+    else:
+        log.warning(
+            "feature service %s is not defined (no embedding view): mini only", PREMIUM_SERVICE
+        )
+    registry = ModelRegistry(workdir.models)
+    if production == "premium" and premium is not None:
+        registry.set_alias(premium.ref, "production")
+    elif production is not None:
+        registry.set_alias(mini.ref, "production")
+    return RecipeResult(mini=mini, premium=premium, cascade=choice)
