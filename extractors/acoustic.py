@@ -13,6 +13,7 @@ movement and the voiced fraction).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -45,6 +46,48 @@ def shifted_delta_cepstra(c: np.ndarray, n: int, d: int, p: int, k: int) -> np.n
     return np.concatenate(blocks, axis=1)
 
 
+def random_fourier_projection(p: AcousticParams) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed projection ``(W [2·n_mfcc, rff_dim], b [rff_dim])`` drawn from ``rff_seed``."""
+    rng = np.random.default_rng(p.rff_seed)
+    dim = 2 * p.n_mfcc
+    w = rng.standard_normal((dim, p.rff_dim)) / (p.rff_sigma * np.sqrt(dim))
+    b = rng.uniform(0.0, 2.0 * np.pi, p.rff_dim)
+    return w, b
+
+
+def rff_mean(
+    mfcc: np.ndarray, p: AcousticParams, proj: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Kernel mean embedding: average over frames of ``cos([z, Δz] W + b)``.
+
+    ``z`` is the utterance-mean-normalised MFCC in units of ``rff_scale_db``.  A linear model
+    on this vector acts like an RBF-kernel model on the whole frame distribution, which
+    captures the multi-modal shape that means and quantiles flatten.
+    """
+    z = (mfcc - mfcc.mean(axis=0)) / p.rff_scale_db
+    features = np.hstack([z, 2.0 * deltas(z, p.delta_width)])
+    w, b = proj
+    return np.cos(features @ w + b).mean(axis=0)
+
+
+def correlations(x: np.ndarray) -> np.ndarray:
+    """Upper-triangle Pearson correlations of the columns (0 where a column is constant)."""
+    z = x - x.mean(axis=0)
+    std = np.sqrt((z * z).mean(axis=0))
+    cov = (z.T @ z) / max(len(x), 1)
+    denom = np.outer(std, std)
+    corr = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 1e-12)
+    return corr[np.triu_indices(x.shape[1], 1)]
+
+
+def skew_kurtosis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    z = x - x.mean(axis=0)
+    std = np.sqrt((z * z).mean(axis=0))
+    safe = np.where(std > 1e-12, std, 1.0)
+    u = np.where(std > 1e-12, z / safe, 0.0)
+    return (u**3).mean(axis=0), (u**4).mean(axis=0)
+
+
 def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), x.std(axis=0)
 
@@ -53,7 +96,13 @@ def _f32(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def pool_utterance(ff: FrameFeatures, b: int, p: AcousticParams, n_samples: int) -> Row:
+def pool_utterance(
+    ff: FrameFeatures,
+    b: int,
+    p: AcousticParams,
+    n_samples: int,
+    proj: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Row:
     """Statistics of utterance ``b`` over its valid frames (float64 maths, float32 out)."""
     t = int(ff.n_frames[b])
     mfcc = ff.mfcc[b, :t].astype(np.float64)
@@ -66,9 +115,13 @@ def pool_utterance(ff: FrameFeatures, b: int, p: AcousticParams, n_samples: int)
     quantiles = np.quantile(mfcc, p.quantiles, axis=0)
     for q, values in zip(p.quantiles, quantiles, strict=True):
         row[f"mfcc_{quantile_name(q)}"] = values
+    row["mfcc_skew"], row["mfcc_kurtosis"] = skew_kurtosis(mfcc)
+    row["mfcc_corr"] = correlations(mfcc[:, : p.corr_coeffs])
     row["mfcc_delta_mean"], row["mfcc_delta_std"] = _mean_std(d1)
     row["mfcc_delta2_mean"], row["mfcc_delta2_std"] = _mean_std(d2)
     row["sdc_mean"], row["sdc_std"] = _mean_std(sdc)
+    if p.rff_dim:
+        row["rff_mean"] = rff_mean(mfcc, p, proj or random_fourier_projection(p))
     row["logmel_mean"], row["logmel_std"] = _mean_std(logmel)
     contrast = ff.contrast[b, :t].astype(np.float64)
     row["spectral_contrast_mean"], row["spectral_contrast_std"] = _mean_std(contrast)
@@ -119,6 +172,7 @@ class AcousticExtractor(Extractor):
         self._vad = vad
         self.device = device
         self._analyzer: FrameAnalyzer | None = None
+        self._proj = random_fourier_projection(self.params)
 
     def to(self, device: str) -> AcousticExtractor:
         if device != self.device:
@@ -135,6 +189,8 @@ class AcousticExtractor(Extractor):
     def lineage(self) -> dict[str, str]:
         out = super().lineage()
         out["vad"] = "silero-vad" if self.params.trim_silence else "none"
+        digest = hashlib.sha256(self._proj[0].tobytes() + self._proj[1].tobytes())
+        out["rff_projection_sha256"] = digest.hexdigest()
         return out
 
     def trim(self, wave: np.ndarray) -> np.ndarray:
@@ -158,4 +214,6 @@ class AcousticExtractor(Extractor):
             if w.size == 0:
                 raise ValueError(f"acoustic: wave {i} of the batch is empty")
         ff = self.analyzer.analyze(trimmed)
-        return [pool_utterance(ff, b, self.params, len(w)) for b, w in enumerate(trimmed)]
+        return [
+            pool_utterance(ff, b, self.params, len(w), self._proj) for b, w in enumerate(trimmed)
+        ]

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
     from extractors.acoustic_params import AcousticParams
 
-PITCH_FFT = 1024
+PITCH_FFT = 512
+PITCH_DECIMATION = 2
 _EPS = 1e-10
 
 
@@ -86,16 +87,14 @@ class FrameAnalyzer:
                 raise ValueError(f"spectral contrast band [{lo}, {hi}) Hz holds no FFT bin")
             self.bands.append(torch.as_tensor(idx, device=self.device))
         # Pitch: Boersma-style autocorrelation, normalised by the window's own autocorrelation.
-        self.pitch_window = torch.hann_window(
-            params.pitch_win_length, periodic=False, device=self.device
-        )
+        self.pitch_win = params.pitch_win_length // PITCH_DECIMATION
+        self.pitch_hop = params.hop_length // PITCH_DECIMATION
+        self.pitch_sr = sr // PITCH_DECIMATION
+        self.pitch_window = torch.hann_window(self.pitch_win, periodic=False, device=self.device)
         rw = torch.fft.irfft(torch.fft.rfft(self.pitch_window, n=PITCH_FFT).abs() ** 2, n=PITCH_FFT)
-        self.lag_min = int(math.floor(sr / params.pitch_f_max))
-        self.lag_max = int(math.ceil(sr / params.pitch_f_min))
-        if (
-            self.lag_max >= params.pitch_win_length
-            or params.pitch_win_length + self.lag_max > PITCH_FFT
-        ):
+        self.lag_min = int(math.floor(self.pitch_sr / params.pitch_f_max))
+        self.lag_max = int(math.ceil(self.pitch_sr / params.pitch_f_min))
+        if self.lag_max >= self.pitch_win or self.pitch_win + self.lag_max > PITCH_FFT:
             raise ValueError("pitch_f_min too low for pitch_win_length / FFT size")
         self.window_acf = (rw[: self.lag_max + 2] / rw[0]).clamp_min(1e-3)
 
@@ -112,9 +111,17 @@ class FrameAnalyzer:
             batch[i, : len(w)] = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
         batch = batch.to(self.device)
         n_frames = np.array([num_frames(len(w), p.win_length, p.hop_length) for w in waves])
-        n_pitch = np.array([num_frames(len(w), p.pitch_win_length, p.hop_length) for w in waves])
-        spectral = self._chunked(batch, p.win_length, self._spectral)
-        pitch = self._chunked(batch, p.pitch_win_length, self._pitch)
+        spectral = self._chunked(batch, p.win_length, p.hop_length, self._spectral)
+        spectral.update(self._zcr_rms(batch, n_max))
+        # Pitch on the signal decimated to 8 kHz (F0 <= 400 Hz): a quarter of the FFT work.
+        small = self._decimate(batch)
+        n_pitch = np.array(
+            [
+                num_frames(-(-len(w) // PITCH_DECIMATION), self.pitch_win, self.pitch_hop)
+                for w in waves
+            ]
+        )
+        pitch = self._chunked(small, self.pitch_win, self.pitch_hop, self._pitch)
         return FrameFeatures(
             n_frames=n_frames,
             logmel=spectral["logmel"],
@@ -131,11 +138,37 @@ class FrameAnalyzer:
             pitch_rms=pitch["rms"],
         )
 
+    def _decimate(self, batch: torch.Tensor) -> torch.Tensor:
+        import torchaudio.functional as taf
+
+        sr = self.p.sample_rate
+        return taf.resample(batch, sr, sr // PITCH_DECIMATION)
+
+    def _zcr_rms(self, batch: torch.Tensor, n_max: int) -> dict[str, np.ndarray]:
+        """Zero-crossing rate and RMS of every frame from running sums (O(samples))."""
+        import torch
+
+        p = self.p
+        win, hop = p.win_length, p.hop_length
+        t = num_frames(n_max, win, hop)
+        starts = torch.arange(t, device=batch.device) * hop
+        signs = torch.signbit(batch)
+        flips = (signs[:, 1:] != signs[:, :-1]).to(torch.int32)
+        crossings = torch.nn.functional.pad(flips.cumsum(-1), (1, 0))
+        zcr = (crossings[:, starts + win - 1] - crossings[:, starts]).double() / (win - 1)
+        energy = torch.nn.functional.pad(batch.double().square().cumsum(-1), (1, 0))
+        mean_square = (energy[:, starts + win] - energy[:, starts]).clamp_min(0.0) / win
+        return {"zcr": zcr.float().cpu().numpy(), "rms": mean_square.sqrt().float().cpu().numpy()}
+
     def _chunked(
-        self, batch: torch.Tensor, win: int, fn: Callable[[torch.Tensor], dict[str, torch.Tensor]]
+        self,
+        batch: torch.Tensor,
+        win: int,
+        hop: int,
+        fn: Callable[[torch.Tensor], dict[str, torch.Tensor]],
     ) -> dict[str, np.ndarray]:
         """Apply ``fn`` to frame-aligned chunks of the unfolded batch; concatenate along T."""
-        frames = batch.unfold(-1, win, self.p.hop_length)  # view [B, T, win]
+        frames = batch.unfold(-1, win, hop)  # view [B, T, win]
         step = max(1, self.p.chunk_frames)
         parts: dict[str, list[np.ndarray]] = {}
         for t0 in range(0, frames.shape[1], step):
@@ -147,9 +180,6 @@ class FrameAnalyzer:
         import torch
 
         p = self.p
-        signs = torch.signbit(frames)
-        zcr = (signs[..., 1:] != signs[..., :-1]).float().mean(-1)
-        rms = frames.pow(2).mean(-1).sqrt()
         spec = torch.fft.rfft(frames * self.window, n=p.n_fft)
         power = spec.real.square() + spec.imag.square()
         mag = power.sqrt()
@@ -166,10 +196,10 @@ class FrameAnalyzer:
 
         contrast = []
         for idx in self.bands:
-            band = power.index_select(-1, idx).sort(dim=-1).values
+            band = power.index_select(-1, idx)
             k = max(1, int(round(p.contrast_quantile * idx.numel())))
-            valley = band[..., :k].mean(-1)
-            peak = band[..., -k:].mean(-1)
+            valley = band.topk(k, dim=-1, largest=False).values.mean(-1)
+            peak = band.topk(k, dim=-1).values.mean(-1)
             contrast.append(10.0 * (torch.log10(peak + _EPS) - torch.log10(valley + _EPS)))
         return {
             "logmel": logmel,
@@ -178,8 +208,6 @@ class FrameAnalyzer:
             "bandwidth": bandwidth,
             "rolloff": rolloff,
             "contrast": torch.stack(contrast, dim=-1),
-            "zcr": zcr,
-            "rms": rms,
         }
 
     def _pitch(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -193,7 +221,14 @@ class FrameAnalyzer:
         acf = acf[..., : self.lag_max + 2] / (acf[..., :1] + _EPS)
         acf = acf / self.window_acf
         search = acf[..., self.lag_min : self.lag_max + 1]
-        peak, arg = search.max(-1)
+        best = search.max(-1, keepdim=True).values
+        # Octave-safe choice: the shortest lag whose local peak is within 10 % of the best
+        # (a periodic frame also peaks at 2, 3, ... periods).
+        inner = acf[..., self.lag_min - 1 : self.lag_max + 2]
+        is_peak = (search >= inner[..., :-2]) & (search >= inner[..., 2:])
+        good = is_peak & (search >= 0.9 * best)
+        arg = torch.where(good.any(-1), good.float().argmax(-1), search.argmax(-1))
+        peak = search.gather(-1, arg.unsqueeze(-1)).squeeze(-1)
         lag = (arg + self.lag_min).clamp(1, self.lag_max)
         # Parabolic interpolation of the peak for sub-sample lag resolution.
         left = acf.gather(-1, (lag - 1).unsqueeze(-1)).squeeze(-1)
@@ -204,5 +239,5 @@ class FrameAnalyzer:
         )
         refined = lag.float() + shift.clamp(-0.5, 0.5)
         voiced = (peak > p.voicing_threshold) & (rms > p.silence_rms)
-        f0 = torch.where(voiced, p.sample_rate / refined, torch.zeros_like(refined))
+        f0 = torch.where(voiced, self.pitch_sr / refined, torch.zeros_like(refined))
         return {"f0": f0, "periodicity": peak.clamp(-1.0, 1.5), "rms": rms}

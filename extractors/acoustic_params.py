@@ -37,6 +37,11 @@ class AcousticParams(BaseModel):
     voicing_threshold: float = 0.5
     silence_rms: float = 1e-4
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    corr_coeffs: int = Field(13, ge=2, description="MFCCs whose pairwise correlations are kept")
+    rff_dim: int = Field(256, ge=0, description="random Fourier mean embedding size (0 = off)")
+    rff_sigma: float = Field(1.0, gt=0.0, description="kernel width of the embedding")
+    rff_scale_db: float = Field(10.0, gt=0.0, description="MFCC units (dB) per embedding unit")
+    rff_seed: int = 0
     trim_silence: bool = True
     chunk_frames: int = Field(6_000, ge=1, description="frames analysed at once (60 s)")
 
@@ -46,6 +51,8 @@ class AcousticParams(BaseModel):
             raise ValueError(f"n_fft={self.n_fft} must be >= win_length={self.win_length}")
         if self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc={self.n_mfcc} must be <= n_mels={self.n_mels}")
+        if self.corr_coeffs > self.n_mfcc:
+            raise ValueError(f"corr_coeffs={self.corr_coeffs} must be <= n_mfcc={self.n_mfcc}")
         if self.sdc_n > self.n_mfcc:
             raise ValueError(f"sdc_n={self.sdc_n} must be <= n_mfcc={self.n_mfcc}")
         if not 0 < self.f_min < self.f_max <= self.sample_rate / 2:
@@ -70,7 +77,15 @@ def acoustic_columns(p: AcousticParams) -> tuple[FeatureColumn, ...]:
         FeatureColumn(f"mfcc_{quantile_name(q)}", length=c, description=f"MFCC {q:.0%} quantile")
         for q in p.quantiles
     ]
+    k = p.corr_coeffs
     cols += [
+        FeatureColumn("mfcc_skew", length=c, description="MFCC skewness"),
+        FeatureColumn("mfcc_kurtosis", length=c, description="MFCC kurtosis"),
+        FeatureColumn(
+            "mfcc_corr",
+            length=k * (k - 1) // 2,
+            description=f"pairwise correlations of MFCC 0-{k - 1} (upper triangle, row-major)",
+        ),
         FeatureColumn("mfcc_delta_mean", length=c, description="delta-MFCC mean"),
         FeatureColumn("mfcc_delta_std", length=c, description="delta-MFCC standard deviation"),
         FeatureColumn("mfcc_delta2_mean", length=c, description="delta-delta-MFCC mean"),
@@ -81,6 +96,17 @@ def acoustic_columns(p: AcousticParams) -> tuple[FeatureColumn, ...]:
             description=f"shifted delta cepstra {p.sdc_n}-{p.sdc_d}-{p.sdc_p}-{p.sdc_k} mean",
         ),
         FeatureColumn("sdc_std", length=sdc, description="shifted delta cepstra std"),
+    ]
+    if p.rff_dim:
+        cols.append(
+            FeatureColumn(
+                "rff_mean",
+                length=p.rff_dim,
+                description="mean of random Fourier features of mean-normalised MFCC + deltas "
+                "(a kernel mean embedding of the frame distribution; fixed seeded projection)",
+            )
+        )
+    cols += [
         FeatureColumn("logmel_mean", length=m, description="log-mel energies (dB) mean"),
         FeatureColumn("logmel_std", length=m, description="log-mel energies (dB) std"),
         FeatureColumn(
