@@ -80,7 +80,9 @@ class QualityConfig(_Strict):
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     squim: bool = True
     squim_weights: str | None = None
-    squim_max_seconds: float | None = Field(default=8.0, gt=0)
+    squim_max_seconds: float | None = Field(
+        default=4.0, gt=0, description="score only the first seconds (SQUIM is slow on CPU)"
+    )
     min_stoi: float | None = None
     min_pesq: float | None = None
     min_si_sdr: float | None = None

@@ -160,6 +160,13 @@ def _ge_frame(manifest: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _quiet_ge_logging() -> None:
+    """GE logs its import-time internals at INFO; keep them out unless asked for."""
+    ge_log = logging.getLogger("great_expectations")
+    if ge_log.level == logging.NOTSET:
+        ge_log.setLevel(logging.WARNING)
+
+
 def _context(docs_dir: Path | None) -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -191,6 +198,7 @@ def run_suite(
     manifest: pd.DataFrame, cfg: ExpectationsConfig, docs_dir: Path | None = None
 ) -> SuiteResult:
     """Validate ``manifest`` (rows addressed by position) and write Data Docs to ``docs_dir``."""
+    _quiet_ge_logging()
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction, ValidationAction
 

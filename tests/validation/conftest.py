@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,12 @@ def espeak_wave(text: str, voice: str = "da") -> tuple[np.ndarray, int]:
     ).stdout
     wave, sr = sf.read(io.BytesIO(raw), dtype="float32")
     return wave.astype(np.float32), int(sr)
+
+
+@pytest.fixture(scope="session")
+def espeak() -> Callable[..., tuple[np.ndarray, int]]:
+    """The :func:`espeak_wave` helper, for test modules (conftest is not importable)."""
+    return espeak_wave
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import soxr
 
 from corpus.manifest import read_manifest
 from nordlid.audio import decode, pcm_sha256, to_mono
+from nordlid.errors import AudioDecodeError
 from nordlid.workdir import Workdir
 from validation import reasons
 from validation.config import ValidationConfig
@@ -36,7 +37,7 @@ def _row(base: pd.Series, uid: str, path: Path, **over: object) -> dict[str, obj
     if path.is_file() and path.suffix in {".wav", ".flac"}:
         try:
             audio = decode(path)
-        except Exception:  # noqa: BLE001 - truncated files: keep the base row's header values
+        except AudioDecodeError:  # truncated files: keep the base row's header values
             pass
         else:
             row.update(
