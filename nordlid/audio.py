@@ -125,7 +125,9 @@ def file_info(path: str | Path) -> sf._SoundFileInfo:
     try:
         return sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioDecodeError(str(path), f"not a readable audio file ({exc})", "not_audio") from exc
+        raise AudioDecodeError(
+            str(path), f"not a readable audio file ({exc})", "not_audio"
+        ) from exc
 
 
 def pcm_sha256(source: str | Path | bytes | Audio, name: str | None = None) -> str:

@@ -35,7 +35,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     workdir: Path | None = typer.Option(
-        None, "--workdir", envvar="NORDLID_WORKDIR", help="Work directory for data/, models/, reports/."
+        None,
+        "--workdir",
+        envvar="NORDLID_WORKDIR",
+        help="Work directory for data/, models/, reports/.",
     ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
     version: bool = typer.Option(

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from nordlid.notbuilt import not_built
+from pathlib import Path
+
+import typer
 
 
-def run() -> None:
-    """Run every stage on the embedded defaults (synth → validate → extract → features → train → evaluate → drift)."""
-    raise not_built("run", "[main-job]")
+def run(
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML file of run settings (params.yaml)."
+    ),
+    per_language: int | None = typer.Option(
+        None, "--per-language", help="Synthetic utterances per language."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for the synthetic corpus."),
+    force: bool = typer.Option(False, "--force", help="Re-run every stage even if up to date."),
+) -> None:
+    """Run the whole pipeline on embedded defaults; up-to-date stages are skipped."""
+    from nordlid.pipeline import RunConfig, format_summary, run_pipeline
+    from nordlid.workdir import Workdir
+
+    cfg = RunConfig.load(config, per_language=per_language, seed=seed)
+    summary = run_pipeline(Workdir.from_env(), cfg, force=force)
+    typer.echo(format_summary(summary))

@@ -78,8 +78,11 @@ class StageRunner:
         value = stage.action()
         self.stamp_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._stamp(stage).with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"signature": stage._signature(), "params": stage.params},
-                                  default=str, indent=2))
+        tmp.write_text(
+            json.dumps(
+                {"signature": stage._signature(), "params": stage.params}, default=str, indent=2
+            )
+        )
         tmp.replace(self._stamp(stage))
         self.results[stage.name] = "ran"
         return value
