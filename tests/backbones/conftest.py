@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,10 +20,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SR = 16_000
 
 
-def tiny_wav2vec2_config(**overrides: object):  # noqa: ANN201 - transformers config
+def tiny_wav2vec2_config(**overrides: Any) -> Any:
     from transformers import Wav2Vec2Config
 
-    kwargs: dict[str, object] = dict(
+    kwargs: dict[str, Any] = dict(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -222,6 +223,7 @@ def tiny_ecapa_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # random BatchNorm statistics, so normalisation is not the identity
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm1d):
+            assert module.running_mean is not None and module.running_var is not None
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
     torch_save(model, path / "embedding_model.ckpt")
