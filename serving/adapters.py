@@ -128,26 +128,26 @@ class FeastOnlineStore:
             return self._fs
 
     def online_features(self, service: str, utterance_ids: list[str]) -> OnlineResult:
-        fs = self._store()
+        from feature_repo import store
+
+        self._store()
         try:
-            feature_service = fs.get_feature_service(service)
-            response = fs.get_online_features(
-                features=feature_service,
-                entity_rows=[{"utterance_id": uid} for uid in utterance_ids],
-                full_feature_names=True,
-            )
-            data = response.to_dict()
+            frame = store.online_features(self.workdir, service, utterance_ids)
         except _store_errors() as exc:
             raise OnlineStoreUnavailableError(f"online store did not answer: {exc}") from exc
-        frame = pd.DataFrame(data)
-        refs = [c for c in frame.columns if "__" in c]
-        found = frame[refs].notna().any(axis=1) if refs else pd.Series(False, index=frame.index)
+        except NordlidError as exc:  # e.g. the service is not registered (features apply)
+            raise OnlineStoreUnavailableError(
+                f"online store cannot serve {service!r}: {exc}"
+            ) from exc
+        found = frame["found"].astype(bool).to_numpy()
         missing = [uid for uid, ok in zip(utterance_ids, found, strict=True) if not ok]
-        return OnlineResult(frame=frame[found.to_numpy()].reset_index(drop=True), missing=missing)
+        refs = [c for c in frame.columns if "__" in c]
+        return OnlineResult(frame=frame.loc[found, refs].reset_index(drop=True), missing=missing)
 
     def push(self, view: str, rows: pd.DataFrame) -> None:
         from feature_repo import store
 
+        self._store()
         try:
             store.push(self.workdir, view, rows)
         except _store_errors() as exc:

@@ -36,8 +36,9 @@ class ServingSettings(BaseSettings):
     )
     redis_url: str | None = Field(
         None,
-        validation_alias=AliasChoices("REDIS_URL", "NORDLID_REDIS_URL", "redis_url"),
-        description="Online store in Redis (default: the embedded SQLite store).",
+        validation_alias=AliasChoices("REDIS_URL", "redis_url"),
+        description="REDIS_URL, the variable the Feast repo reads too: the online store is "
+        "Redis (default: the embedded SQLite store); /readyz pings it.",
     )
     log_flush_rows: int = Field(256, gt=0, description="Serving log: flush after this many rows.")
     log_flush_seconds: float = Field(

@@ -2,82 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 from conftest import wav_bytes
 from serving_toys import RedisHashStore, tone
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OwnRedis:
-    """A redis-server this test starts and stops itself."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port, self.directory = port, directory
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:  # poll until it answers (bounded), not a fixed sleep
-            try:
-                if client.ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
-@pytest.fixture()
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(_free_port(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def _identify(client, rng, lang: str = "da"):
