@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nordlid.errors import ConfigError
@@ -50,6 +57,14 @@ class ServingSettings(BaseSettings):
     worker_threads: int = Field(4, ge=1, le=64, description="Threads for CPU-bound work.")
     stream_max_sample_rate: int = Field(48_000, gt=0)
     request_index_size: int = Field(100_000, gt=0, description="Request ids kept for /v1/feedback.")
+
+    @field_validator("api_key", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``NORDLID_API_KEY=`` (e.g. from docker compose's ``${VAR:-}``) means no key."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ServingSettings:
