@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpus.manifest import COLUMNS, ManifestError, write_manifest
+from nordlid.errors import ConfigError
 from nordlid.workdir import Workdir
 from validation import reasons
 from validation.audio_scan import AudioScan, scan_audio
@@ -50,6 +51,35 @@ REPORT_DIR = "validation"
 
 class InvariantError(RuntimeError):
     """kept + quarantined != input: a bug in validation, never a user mistake."""
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    validated: Path
+    quarantine: Path
+    checks: Path
+    report_dir: Path
+
+    @classmethod
+    def for_run(cls, workdir: Workdir, label: str | None) -> OutputPaths:
+        if label is None:
+            return cls(
+                validated=workdir.validated_manifest,
+                quarantine=workdir.quarantine / QUARANTINE_FILE,
+                checks=workdir.validated_manifest.parent / CHECKS_FILE,
+                report_dir=workdir.reports / REPORT_DIR,
+            )
+        if not label or any(c in label for c in "/\\") or label.startswith("."):
+            raise ConfigError(
+                f"validation label {label!r}: use a plain name (no '/', no leading '.')"
+            )
+        base = workdir.validated_manifest.parent / label
+        return cls(
+            validated=base / "manifest.parquet",
+            quarantine=workdir.quarantine / f"{label}.parquet",
+            checks=base / CHECKS_FILE,
+            report_dir=workdir.reports / REPORT_DIR / label,
+        )
 
 
 @dataclass
@@ -74,6 +104,11 @@ class ValidationResult:
     def balanced(self) -> bool:
         return self.n_kept + self.n_quarantined == self.n_input
 
+    @property
+    def accepted(self) -> pd.DataFrame:
+        """The kept rows (the name ``training.continuous`` reads)."""
+        return self.kept
+
 
 @dataclass
 class _Decision:
@@ -85,6 +120,8 @@ def _require_columns(manifest: pd.DataFrame) -> None:
     missing = [c for c in COLUMNS if c not in manifest.columns]
     if missing:
         raise ManifestError(f"manifest: missing columns {missing} (expected {list(COLUMNS)})")
+    if manifest.empty:
+        raise ManifestError("manifest: no rows to validate")
 
 
 def _audio_findings(manifest: pd.DataFrame, scan: AudioScan, config: ValidationConfig) -> Findings:
@@ -211,17 +248,21 @@ def run_validation(
     config: ValidationConfig | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    label: str | None = None,
 ) -> ValidationResult:
     """Validate ``manifest_df``; write the validated manifest, quarantine, checks and report.
 
     Relative audio paths are resolved against ``workdir.root``.  ``progress(1)`` is called
-    once per scanned file.
+    once per scanned file.  ``label`` (e.g. a retraining window) sends every output to its
+    own place — ``data/validated/<label>/``, ``data/quarantine/<label>.parquet``,
+    ``reports/validation/<label>/`` — so the corpus's validated manifest is left alone.
     """
+    paths = OutputPaths.for_run(workdir, label)
     config = config or ValidationConfig()
     _require_columns(manifest_df)
     manifest = manifest_df.reset_index(drop=True)
     n = len(manifest)
-    report_dir = workdir.reports / REPORT_DIR
+    report_dir = paths.report_dir
     report_dir.mkdir(parents=True, exist_ok=True)
     log.info("validating %d utterances", n)
 
@@ -259,12 +300,11 @@ def run_validation(
         )
     kept = _normalise_kept(kept)
 
-    workdir.quarantine.mkdir(parents=True, exist_ok=True)
-    validated_path = write_manifest(kept, workdir.validated_manifest)
-    quarantine_path = workdir.quarantine / QUARANTINE_FILE
+    validated_path = write_manifest(kept, paths.validated)
+    quarantine_path = paths.quarantine
     _write_parquet(quarantined, quarantine_path)
     checks = _checks_frame(manifest, scan, decision)
-    checks_path = workdir.validated_manifest.parent / CHECKS_FILE
+    checks_path = paths.checks
     _write_parquet(checks, checks_path)
 
     balance: BalanceSummary = summarize_balance(
@@ -280,7 +320,9 @@ def run_validation(
     warnings = [*balance.warnings, *leak_summary.unchecked_notes()]
     if scan.vad_backend is None:
         warnings.append("VAD speech ratio not computed (quality.vad is off)")
-    if not scan.squim_loaded:
+    if not config.quality.squim:
+        warnings.append("SQUIM scores not computed (quality.squim is off)")
+    elif not scan.squim_loaded:
         warnings.append("SQUIM scores are null: no SQUIM weights loaded (see the log line)")
 
     from validation.report import ReportInputs, write_report

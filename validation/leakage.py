@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from validation import reasons
@@ -66,7 +67,7 @@ def find_speaker_leakage(manifest: pd.DataFrame) -> tuple[Findings, LeakageSumma
             "split": manifest["split"].astype(str).to_numpy(),
         }
     )
-    frame["has_id"] = [_has_id(v) for v in frame["speaker"]]
+    frame["has_id"] = np.array([_has_id(v) for v in frame["speaker"]], dtype=bool)
     for source, part in frame.groupby("source", sort=True):
         with_id = part[part["has_id"]]
         summary.coverage.append(

@@ -201,9 +201,13 @@ def test_actions_flag_instead_of_quarantine(
         }
     )
     workdir = Workdir(tmp_path / "work").ensure()
-    result = run_validation(subset, workdir, cfg)
+    result = run_validation(subset, workdir, cfg, label="window-1")
     assert result.n_quarantined == 0
     assert result.n_kept == len(subset)
     assert result.flag_counts == {reasons.LEAKAGE_SPEAKER: 1}
-    assert leak_id in read_manifest(workdir.validated_manifest)["utterance_id"].tolist()
+    # a labelled run writes beside, never over, the corpus's validated manifest
+    assert result.validated_path == workdir.data / "validated" / "window-1" / "manifest.parquet"
+    assert result.report_path.parent == workdir.reports / "validation" / "window-1"
+    assert not workdir.validated_manifest.exists()
+    assert leak_id in read_manifest(result.validated_path)["utterance_id"].tolist()
     assert any("VAD" in w for w in result.warnings)

@@ -11,12 +11,15 @@ import pandas as pd
 import pytest
 import soxr
 
+from corpus.manifest import COLUMNS, ManifestError
 from nordlid.errors import ConfigError
+from nordlid.workdir import Workdir
 from validation import reasons
 from validation.balance import summarize_balance
 from validation.config import DuplicatesConfig, ValidationConfig, load_config
 from validation.duplicates import find_duplicates
 from validation.fingerprint import fingerprint, near_duplicate_pairs
+from validation.gates import run_validation
 from validation.leakage import find_speaker_leakage
 
 # --- config ----------------------------------------------------------------------------
@@ -213,3 +216,15 @@ def test_balance_flags_single_source_language_and_imbalance() -> None:
     assert any("imbalance in train" in w for w in b.warnings)
     assert any("'test' has no utterances for fo" in w for w in b.warnings)
     assert int(b.counts["utterances"].sum()) == len(kept)
+
+
+# --- run_validation input errors -----------------------------------------------------------
+
+
+def test_run_validation_rejects_missing_columns_and_empty_manifests(workdir: Workdir) -> None:
+    empty = pd.DataFrame({c: [] for c in COLUMNS})
+    with pytest.raises(ManifestError, match="no rows"):
+        run_validation(empty, workdir)
+    with pytest.raises(ManifestError, match=r"missing columns \['split'\]"):
+        run_validation(empty.drop(columns=["split"]), workdir)
+    assert not workdir.validated_manifest.exists()
