@@ -178,11 +178,14 @@ def done_ids(directory: Path, fingerprint: str) -> set[str]:
 
 
 def supersede_other_versions(directory: Path, fingerprint: str) -> list[Path]:
-    """Move parts of any other spec fingerprint to ``_superseded/<fingerprint>/``."""
+    """Move parts of any other spec fingerprint to ``_superseded/<fingerprint>/``.
+
+    Parts without lineage (rows pushed through Feast's push source) are left in place.
+    """
     moved: list[Path] = []
     for path in part_files(directory):
-        other = read_lineage(path).get("spec_fingerprint", "unknown")
-        if other == fingerprint:
+        other = read_lineage(path).get("spec_fingerprint")
+        if other is None or other == fingerprint:
             continue
         target_dir = directory / SUPERSEDED / str(other)
         target_dir.mkdir(parents=True, exist_ok=True)
