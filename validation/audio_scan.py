@@ -101,18 +101,18 @@ def scan_audio(
             continue
         wave = to_16k(audio)
         rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if wave.size else 0.0
-        print_ = fp.fingerprint(wave)
-        vectors[i] = print_.vector
+        fprint = fp.fingerprint(wave)
+        vectors[i] = fprint.vector
         row.update(
             readable=True,
             decoded_duration_s=audio.duration_s,
             decoded_sample_rate=audio.sample_rate,
             decoded_channels=audio.num_channels,
             rms_dbfs=20.0 * np.log10(rms) if rms > 0 else float("-inf"),
-            speech_s=print_.speech_s,
+            speech_s=fprint.speech_s,
         )
         if vad is not None and quality.vad:
-            row["speech_ratio"] = 0.0 if print_.is_silent else speech_ratio(wave, vad, settings)
+            row["speech_ratio"] = 0.0 if fprint.is_silent else speech_ratio(wave, vad, settings)
         if squim is not None and quality.squim:
             row.update(squim_scores([wave], squim, max_seconds=quality.squim_max_seconds)[0])
         rows.append(row)

@@ -228,3 +228,8 @@ def test_run_validation_rejects_missing_columns_and_empty_manifests(workdir: Wor
     with pytest.raises(ManifestError, match=r"missing columns \['split'\]"):
         run_validation(empty.drop(columns=["split"]), workdir)
     assert not workdir.validated_manifest.exists()
+
+
+def test_example_config_matches_the_defaults() -> None:
+    example = Path(__file__).resolve().parents[2] / "validation" / "validation.example.yaml"
+    assert load_config(example) == ValidationConfig()
