@@ -71,27 +71,39 @@ def split_chunks(waves: list[np.ndarray], max_samples: int, min_samples: int = 1
 
 
 def plan_batches(
-    lengths: list[int], max_batch_samples: int, *, equal_lengths_only: bool = False
+    lengths: list[int],
+    max_batch_samples: int,
+    *,
+    equal_lengths_only: bool = False,
+    max_pad_fraction: float = 1.0,
 ) -> list[list[int]]:
     """Indices grouped into batches, longest first; padded size ``max_len * count`` stays
     within ``max_batch_samples`` (a single item over the budget forms its own batch).
 
+    ``max_pad_fraction`` bounds the share of a batch that is padding (work spent on
+    nothing): on a CPU one utterance already keeps the matrix units busy, so padding is
+    pure loss there; on a GPU bigger batches pay for some padding.
     ``equal_lengths_only`` puts only equal-length items together (for models whose output
     depends on padding, e.g. wav2vec2 with group-norm feature extractors).
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
+    real = 0
     for i in order:
         if current:
             longest = lengths[current[0]]
-            fits = longest * (len(current) + 1) <= max_batch_samples
+            padded = longest * (len(current) + 1)
+            fits = padded <= max_batch_samples
             same = lengths[i] == longest
-            if fits and (same or not equal_lengths_only):
+            waste_ok = 1.0 - (real + lengths[i]) / padded <= max_pad_fraction
+            if fits and waste_ok and (same or not equal_lengths_only):
                 current.append(i)
+                real += lengths[i]
                 continue
             batches.append(current)
         current = [i]
+        real = lengths[i]
     if current:
         batches.append(current)
     return batches

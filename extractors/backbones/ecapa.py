@@ -99,6 +99,7 @@ class EcapaExtractor(EmbeddingBackbone):
         batching: Batching = "exact",
         max_chunk_seconds: float = 60.0,
         max_batch_seconds: float = 120.0,
+        max_pad_fraction: float | None = None,
     ) -> None:
         info = catalog.info(self.backbone)
         ckpt = resolve_checkpoint(self.backbone, info.checkpoint, checkpoint)
@@ -113,6 +114,7 @@ class EcapaExtractor(EmbeddingBackbone):
             batching=batching,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             lineage=self._weights_lineage(self.model, ckpt),
         )
 
@@ -126,6 +128,7 @@ class EcapaExtractor(EmbeddingBackbone):
         batching: Batching = "exact",
         max_chunk_seconds: float = 60.0,
         max_batch_seconds: float = 120.0,
+        max_pad_fraction: float | None = None,
     ) -> EcapaExtractor:
         """Wrap an already built EncoderClassifier (benchmarks with random weights)."""
         self = cls.__new__(cls)
@@ -136,6 +139,7 @@ class EcapaExtractor(EmbeddingBackbone):
             batching=batching,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             lineage={"checkpoint": checkpoint, "weights": "in-memory model"},
         )
         return self

@@ -21,6 +21,7 @@ import numpy as np
 from extractors.backbones import catalog
 from extractors.backbones.chunking import check_waves, plan_batches, split_chunks
 from extractors.backbones.common import resolve_device
+from extractors.backbones.layerstats import default_pad_fraction
 from extractors.base import Extractor, Row
 from nordlid.errors import ConfigError
 
@@ -44,6 +45,7 @@ class EmbeddingBackbone(Extractor):
     dim: int
     max_chunk_samples: int
     max_batch_samples: int
+    max_pad_fraction: float | None
     torch_device: torch.device
     _lineage: dict[str, str]
 
@@ -55,6 +57,7 @@ class EmbeddingBackbone(Extractor):
         batching: Batching,
         max_chunk_seconds: float,
         max_batch_seconds: float,
+        max_pad_fraction: float | None,
         lineage: dict[str, str],
     ) -> None:
         if batching not in ("exact", "padded"):
@@ -66,6 +69,12 @@ class EmbeddingBackbone(Extractor):
                 f"extractor {self.backbone!r}: max_chunk_seconds={max_chunk_seconds} and "
                 f"max_batch_seconds={max_batch_seconds} must be positive"
             )
+        if max_pad_fraction is not None and not 0.0 <= max_pad_fraction <= 1.0:
+            raise ConfigError(
+                f"extractor {self.backbone!r}: max_pad_fraction={max_pad_fraction} "
+                "must be between 0 and 1"
+            )
+        self.max_pad_fraction = max_pad_fraction
         self.checkpoint = checkpoint
         self.batching = batching
         self.max_chunk_samples = max(int(max_chunk_seconds * SAMPLE_RATE), self.min_samples)
@@ -120,6 +129,11 @@ class EmbeddingBackbone(Extractor):
             [c.length for c in chunks],
             self.max_batch_samples,
             equal_lengths_only=self.batching == "exact",
+            max_pad_fraction=(
+                self.max_pad_fraction
+                if self.max_pad_fraction is not None
+                else default_pad_fraction(self.torch_device)
+            ),
         )
         for batch in batches:
             members = [chunks[i] for i in batch]

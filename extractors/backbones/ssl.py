@@ -94,6 +94,7 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         layers: list[int] | tuple[int, ...] | None = None,
         max_chunk_seconds: float = 20.0,
         max_batch_seconds: float = 160.0,
+        max_pad_fraction: float | None = None,
         precision: Precision = "auto",
     ) -> None:
         info = catalog.info(self.backbone)
@@ -108,6 +109,7 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
             layers=layers,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             precision=precision,
         )
 
@@ -122,6 +124,7 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         layers: list[int] | tuple[int, ...] | None = None,
         max_chunk_seconds: float = 20.0,
         max_batch_seconds: float = 160.0,
+        max_pad_fraction: float | None = None,
         precision: Precision = "auto",
     ) -> Wav2Vec2Backbone:
         """Wrap an already built model (benchmarks with random full-size weights)."""
@@ -135,6 +138,7 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
             layers=layers,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             precision=precision,
         )
         return self
@@ -150,6 +154,7 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         layers: list[int] | tuple[int, ...] | None,
         max_chunk_seconds: float,
         max_batch_seconds: float,
+        max_pad_fraction: float | None,
         precision: Precision,
     ) -> None:
         config = model.config
@@ -164,6 +169,7 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
             layers=layers,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             min_chunk_samples=_receptive_field(config.conv_kernel, config.conv_stride),
             equal_lengths_only=not self.uses_attention_mask,
             precision=precision,

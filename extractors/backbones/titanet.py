@@ -109,6 +109,7 @@ class TitaNetExtractor(EmbeddingBackbone):
         batching: Batching = "exact",
         max_chunk_seconds: float = 60.0,
         max_batch_seconds: float = 120.0,
+        max_pad_fraction: float | None = None,
     ) -> None:
         info = catalog.info(self.backbone)
         ckpt = resolve_checkpoint(self.backbone, info.checkpoint, checkpoint)
@@ -121,6 +122,7 @@ class TitaNetExtractor(EmbeddingBackbone):
             batching=batching,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             lineage={
                 "checkpoint": ckpt,
                 "nemo_file": nemo_file.name,
@@ -138,6 +140,7 @@ class TitaNetExtractor(EmbeddingBackbone):
         batching: Batching = "exact",
         max_chunk_seconds: float = 60.0,
         max_batch_seconds: float = 120.0,
+        max_pad_fraction: float | None = None,
     ) -> TitaNetExtractor:
         """Wrap an already built NeMo model (benchmarks with random full-size weights)."""
         self = cls.__new__(cls)
@@ -149,6 +152,7 @@ class TitaNetExtractor(EmbeddingBackbone):
             batching=batching,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             lineage={"checkpoint": checkpoint, "weights": "in-memory model"},
         )
         return self

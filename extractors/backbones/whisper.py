@@ -85,6 +85,7 @@ class WhisperBackbone(LayerStatsBackbone):
         layers: list[int] | tuple[int, ...] | None = None,
         max_chunk_seconds: float = WINDOW_SECONDS,
         max_batch_seconds: float = 240.0,
+        max_pad_fraction: float | None = None,
         precision: Precision = "auto",
     ) -> None:
         info = catalog.info(self.backbone)
@@ -99,6 +100,7 @@ class WhisperBackbone(LayerStatsBackbone):
             layers=layers,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             precision=precision,
         )
 
@@ -117,6 +119,7 @@ class WhisperBackbone(LayerStatsBackbone):
         kwargs.setdefault("layers", None)
         kwargs.setdefault("max_chunk_seconds", WINDOW_SECONDS)
         kwargs.setdefault("max_batch_seconds", 240.0)
+        kwargs.setdefault("max_pad_fraction", None)
         kwargs.setdefault("precision", "auto")
         self._init_model(
             encoder.eval(),
@@ -138,6 +141,7 @@ class WhisperBackbone(LayerStatsBackbone):
         layers: list[int] | tuple[int, ...] | None,
         max_chunk_seconds: float,
         max_batch_seconds: float,
+        max_pad_fraction: float | None,
         precision: Precision,
     ) -> None:
         window = fe.n_samples / fe.sampling_rate
@@ -164,6 +168,7 @@ class WhisperBackbone(LayerStatsBackbone):
             layers=layers,
             max_chunk_seconds=max_chunk_seconds,
             max_batch_seconds=max_batch_seconds,
+            max_pad_fraction=max_pad_fraction,
             min_chunk_samples=1,
             equal_lengths_only=False,
             precision=precision,

@@ -42,7 +42,11 @@ def test_ecapa_padded_mode_uses_relative_lengths(tiny_ecapa_dir: Path, tmp_path:
     import torch
 
     ext = EcapaExtractor(
-        checkpoint=str(tiny_ecapa_dir), device="cpu", savedir=tmp_path / "sb", batching="padded"
+        checkpoint=str(tiny_ecapa_dir),
+        device="cpu",
+        savedir=tmp_path / "sb",
+        batching="padded",
+        max_pad_fraction=1.0,
     )
     assert ext.spec.params["batching"] == "padded"
     waves = make_waves([0.7, 2.5], seed=6)

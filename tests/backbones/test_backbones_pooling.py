@@ -35,6 +35,9 @@ def test_plan_batches_budget_and_equal_lengths() -> None:
         assert len({lengths[i] for i in batch}) == 1
     assert sorted(len(b) for b in exact) == [1, 1, 2, 2]
     assert plan_batches([5000], max_batch_samples=10) == [[0]]  # oversize item alone
+    # at most 10 % padding: 100 joins 100, 95 joins them (waste 1.7 %), 50 does not
+    lean = plan_batches([100, 50, 100, 95], max_batch_samples=10_000, max_pad_fraction=0.1)
+    assert lean == [[0, 2, 3], [1]]
 
 
 def test_moments_merge_equals_pooling_all_frames() -> None:

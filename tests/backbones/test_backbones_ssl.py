@@ -41,11 +41,27 @@ def test_xlsr_loads_tiny_checkpoint_through_registry(tiny_xlsr_dir: Path) -> Non
     assert len(lineage["weights_sha256"]) == 64
 
 
-def test_xlsr_batch_invariance(tiny_xlsr_dir: Path) -> None:
-    ext = XLSRExtractor(checkpoint=str(tiny_xlsr_dir), device="cpu")
+def _record_batches(ext, monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:  # noqa: ANN001
+    """Chunk lengths of every batch the extractor runs."""
+    seen: list[list[int]] = []
+    forward = ext._forward
+
+    def spy(chunks):  # noqa: ANN001, ANN202
+        seen.append([c.length for c in chunks])
+        return forward(chunks)
+
+    monkeypatch.setattr(ext, "_forward", spy)
+    return seen
+
+
+def test_xlsr_batch_invariance(tiny_xlsr_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # max_pad_fraction=1.0 forces all four into one zero-padded batch
+    ext = XLSRExtractor(checkpoint=str(tiny_xlsr_dir), device="cpu", max_pad_fraction=1.0)
     waves = make_waves([0.6, 2.5, 1.7, 0.9], seed=3)
     alone = ext.extract([waves[0]])[0]
+    seen = _record_batches(ext, monkeypatch)
     batched = ext.extract(waves)
+    assert len(seen) == 1 and len(set(seen[0])) == 4  # really padded together
     assert_rows_close(batched[0], alone)
     assert_rows_close(batched[3], ext.extract([waves[3]])[0])
 
@@ -91,7 +107,9 @@ def test_frame_weighted_merge_equals_manual_pooling(tiny_xlsr_dir: Path) -> None
 
 
 def test_mms_drops_classification_head(tiny_mms_dir: Path) -> None:
-    ext = MMSExtractor(checkpoint=str(tiny_mms_dir), device="cpu", layers=[1, 3])
+    ext = MMSExtractor(
+        checkpoint=str(tiny_mms_dir), device="cpu", layers=[1, 3], max_pad_fraction=1.0
+    )
     assert type(ext.model).__name__ == "Wav2Vec2Model"
     assert ext.spec.name == "mms"
     assert ext.spec.feature_names == ["layer01_mean", "layer01_std", "layer03_mean", "layer03_std"]
@@ -146,6 +164,16 @@ def test_bad_layers_and_bad_input_are_clear_errors(tiny_xlsr_dir: Path) -> None:
 
     with pytest.raises(AudioDecodeError, match=r"wave\[1\].*empty"):
         ext.extract([make_waves([0.5])[0], np.zeros(0, np.float32)])
+
+
+def test_cpu_default_avoids_padding_waste(
+    tiny_xlsr_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On CPU, utterances of very different lengths are not padded to each other."""
+    ext = XLSRExtractor(checkpoint=str(tiny_xlsr_dir), device="cpu")
+    seen = _record_batches(ext, monkeypatch)
+    ext.extract(make_waves([0.5, 2.0, 2.0, 1.0], seed=1))
+    assert sorted(map(sorted, seen)) == [[8000], [16000], [32000, 32000]]
 
 
 def test_catalog_specs_match_design() -> None:
