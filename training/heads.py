@@ -43,8 +43,8 @@ class HeadConfig(BaseModel):
     seed: int = 0
     class_weighting: bool = True
     # logreg
-    c_grid: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
-    max_iter: int = 3000
+    c_grid: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0])
+    max_iter: int = 1000
     # torch heads
     hidden: int = 128
     proj: int = 64

@@ -218,7 +218,7 @@ def fit_lidnet(
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         proba, _ = _predict(backbone, classifier, dev.waves)
         f1 = _macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
         row = {

@@ -1,0 +1,84 @@
+"""lidnet: a tiny config trains for a few steps, registers, and the extractor loads it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from extractors import registry as extractor_registry
+from extractors.lidnet import LidnetConfig, lidnet_spec
+from nordlid.errors import MissingCheckpointError
+from training.lidnet_train import AugmentConfig, LidnetTrainConfig, augment, train_lidnet
+from training.registry import ModelRegistry
+
+SR = 16_000
+TINY = LidnetConfig(
+    channels=16, embedding_dim=8, n_mels=20, attention_channels=8, se_channels=8, res2net_scale=2
+)
+
+
+def _tiny_corpus(root) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for lang, f0 in (("da", 180.0), ("sv", 320.0)):
+        for i in range(6):
+            t = np.arange(int(SR * rng.uniform(0.4, 0.7))) / SR
+            wave = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.01 * rng.standard_normal(t.size)
+            path = root / f"{lang}{i}.wav"
+            sf.write(path, wave.astype(np.float32), SR)
+            rows.append(
+                {
+                    "utterance_id": f"{lang}{i}",
+                    "path": str(path),
+                    "language": lang,
+                    "split": ["train", "train", "train", "train", "dev", "test"][i],
+                    "source": "synthetic",
+                    "condition": "clean",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_lidnet_trains_registers_and_extractor_gives_declared_shape(workdir, tmp_path):
+    with pytest.raises(MissingCheckpointError, match="nordlid train --backbone lidnet"):
+        extractor_registry.create("lidnet")
+    assert lidnet_spec().columns[0].length == 128  # nothing trained: the default dim
+
+    manifest = _tiny_corpus(tmp_path)
+    config = LidnetTrainConfig(model=TINY, epochs=2, batch_size=4, crop_s=0.3, patience=5)
+    mv = train_lidnet(workdir, manifest=manifest, config=config, track=False)
+    assert mv.ref == "lidnet@1"
+    card = ModelRegistry(workdir.models).load_card("lidnet@production")
+    assert card.kind == "backbone" and card.labels == ["da", "sv"]
+    assert card.cost["backbone_gflops_per_s"] > 0
+    assert {"dev", "test"} <= set(card.metrics)
+    assert (mv.path / "lidnet.safetensors").exists() and (mv.path / "lidnet.json").exists()
+
+    # the registry's spec now follows the production checkpoint (dim and identity)
+    spec = lidnet_spec()
+    assert spec.columns[0].length == 8
+    assert spec.checkpoint is not None and spec.checkpoint.startswith("lidnet@1:")
+
+    waves = [np.zeros(SR // 2, dtype=np.float32), 0.1 * np.ones(300, dtype=np.float32)]
+    for extractor in (
+        extractor_registry.create("lidnet"),
+        extractor_registry.create("lidnet", checkpoint=str(mv.path)),
+    ):
+        rows = extractor.extract(waves)
+        assert [len(r["embedding"]) for r in rows] == [8, 8]
+        assert extractor.spec.columns[0].length == 8
+        assert np.isfinite(rows[0]["embedding"]).all()
+    with pytest.raises(MissingCheckpointError, match="no lidnet.safetensors"):
+        extractor_registry.create("lidnet", checkpoint=str(tmp_path))
+
+
+def test_augmentation_keeps_length_range_and_peak():
+    rng = np.random.default_rng(1)
+    wave = (0.5 * np.sin(np.linspace(0, 400, SR))).astype(np.float32)
+    cfg = AugmentConfig(noise_prob=1.0, telephone_prob=1.0, gain_prob=1.0, speed_prob=1.0)
+    out = augment(wave, rng, cfg)
+    assert np.abs(out).max() <= 1.0
+    assert 0.85 * SR <= out.size <= 1.15 * SR
+    assert not np.allclose(out[: SR // 2], wave[: SR // 2])
