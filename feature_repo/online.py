@@ -11,11 +11,15 @@ It reads exactly what Feast wrote, so the values are identical (the tests compar
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,25 @@ class ViewFields:
 
     view: str
     features: tuple[tuple[str, int | None], ...]
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def vector_header(length: int) -> bytes:
+    """The bytes before the packed floats of a serialized ``Value(float_list_val=[length])``."""
+    payload = 4 * length
+    inner = bytes([_PACKED_TAG]) + _encode_varint(payload)
+    return _FLOAT_LIST_TAG + _encode_varint(len(inner) + payload) + inner
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -99,8 +122,20 @@ class RedisOnlineReader:
             self._ts_positions.append(len(fields))
             fields.append(f"_ts:{vf.view}".encode())
         self.fields = fields
+        # per column: (header, header length, total bytes, vector length) for the fast path
+        self._vector_layout: list[tuple[bytes, int, int, int] | None] = []
+        for vf in self.views:
+            for _, length in vf.features:
+                if length:
+                    header = vector_header(length)
+                    self._vector_layout.append((header, len(header), len(header) + 4 * length,
+                                                length))
+                else:
+                    self._vector_layout.append(None)
+        self._key_template: tuple[bytes, bytes] | None = self._derive_key_template()
+        self._frame_columns: pd.Index | None = None
 
-    def redis_key(self, utterance_id: str) -> bytes:
+    def _feast_key(self, utterance_id: str) -> bytes:
         from feast.infra.key_encoding_utils import serialize_entity_key
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
         from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -112,6 +147,31 @@ class RedisOnlineReader:
             serialize_entity_key(key, entity_key_serialization_version=self._version)
             + self._project
         )
+
+    def _derive_key_template(self) -> tuple[bytes, bytes] | None:
+        """Feast's key for one string entity is ``prefix + len(value) (u32 LE) + value +
+        project``; learn the prefix from Feast itself and keep it only if it reproduces
+        Feast's keys exactly (otherwise every key goes through Feast)."""
+        probes = ("x", "utt-0001", "ünïcødé-id")
+        sample = self._feast_key(probes[0])
+        encoded = probes[0].encode()
+        tail = struct.pack("<I", len(encoded)) + encoded + self._project
+        if not sample.endswith(tail):
+            return None
+        template = (sample[: -len(tail)], self._project)
+        for probe in probes[1:]:
+            raw = probe.encode()
+            mine = template[0] + struct.pack("<I", len(raw)) + raw + template[1]
+            if mine != self._feast_key(probe):
+                return None
+        return template
+
+    def redis_key(self, utterance_id: str) -> bytes:
+        if self._key_template is None:
+            return self._feast_key(utterance_id)
+        raw = utterance_id.encode()
+        prefix, project = self._key_template
+        return prefix + struct.pack("<I", len(raw)) + raw + project
 
     def fetch(self, utterance_ids: Sequence[str]) -> list[list[bytes | None]]:
         """Raw field values, one list per id (one pipelined round trip)."""
@@ -127,32 +187,123 @@ class RedisOnlineReader:
         A view with no row for an id yields None for its features (never a default value),
         and ``missing_views`` lists those views.
         """
-        raw_rows = self.fetch(utterance_ids)
+        names, columns, found, missing = self.read_columns(utterance_ids)
         out: dict[str, list[Any]] = {"utterance_id": list(utterance_ids)}
-        for name, _ in self.columns:
-            out[name] = []
-        found: list[bool] = []
-        missing: list[list[str]] = []
-        col_names = [c for c, _ in self.columns]
-        vec_flags = [v for _, v in self.columns]
-        for raw in raw_rows:
-            missing_views: list[str] = []
-            col = 0
-            for vf, (start, end), ts_pos in zip(
-                self.views, self._view_slices, self._ts_positions, strict=True
-            ):
-                present = raw[ts_pos] is not None
-                if not present:
-                    missing_views.append(vf.view)
-                for pos in range(start, end):
-                    value = raw[pos] if present else None
-                    decoded = (
-                        decode_value(value, vec_flags[col]) if value is not None else None
-                    )
-                    out[col_names[col]].append(decoded)
-                    col += 1
-            found.append(not missing_views)
-            missing.append(missing_views)
+        for name, values in zip(names, columns, strict=True):
+            out[name] = values
         out["found"] = found
         out["missing_views"] = missing
         return out
+
+    def read_frame(self, utterance_ids: Sequence[str]) -> pd.DataFrame:
+        """:meth:`read` as a DataFrame (columns: utterance_id, features, missing_views, found)."""
+        names, columns, found, missing = self.read_columns(utterance_ids)
+        n = len(utterance_ids)
+        block = np.empty((len(names) + 2, n), dtype=object)
+        for i, uid in enumerate(utterance_ids):
+            block[0, i] = uid
+            block[-1, i] = missing[i]
+        for j, values in enumerate(columns, start=1):
+            row = block[j]
+            for i, value in enumerate(values):
+                row[i] = value
+        if self._frame_columns is None:
+            import pandas as pd
+
+            self._frame_columns = pd.Index(["utterance_id", *names, "missing_views", "found"])
+        return _frame(block, np.asarray(found, dtype=bool), self._frame_columns)
+
+    def read_columns(
+        self, utterance_ids: Sequence[str]
+    ) -> tuple[list[str], list[list[Any]], list[bool], list[list[str]]]:
+        """(column names, decoded values per column, found, missing views per id)."""
+        raw_rows = self.fetch(utterance_ids)
+        n = len(raw_rows)
+        present = [
+            [raw[ts_pos] is not None for raw in raw_rows] for ts_pos in self._ts_positions
+        ]
+        missing: list[list[str]] = [
+            [vf.view for vf, flags in zip(self.views, present, strict=True) if not flags[i]]
+            for i in range(n)
+        ]
+        columns: list[list[Any]] = []
+        col = 0
+        for v, (start, end) in enumerate(self._view_slices):
+            flags = present[v]
+            for pos in range(start, end):
+                values = [raw[pos] if flags[i] else None for i, raw in enumerate(raw_rows)]
+                columns.append(self._decode_column(values, col))
+                col += 1
+        return [c for c, _ in self.columns], columns, [not m for m in missing], missing
+
+    def _decode_one(self, value: bytes | None, col: int) -> Any:
+        if value is None:
+            return None
+        return _decode_single(value, self._vector_layout[col], self.columns[col][1])
+
+    def _decode_column(self, values: list[bytes | None], col: int) -> list[Any]:
+        layout = self._vector_layout[col]
+        if len(values) == 1:
+            return [self._decode_one(values[0], col)]
+        if layout is not None and values:
+            header, offset, total, length = layout
+            if all(v is not None and len(v) == total and v.startswith(header) for v in values):
+                # every row has the canonical packed layout: decode the column at once
+                joined = np.frombuffer(b"".join(values), dtype=np.uint8)  # type: ignore[arg-type]
+                floats = np.ascontiguousarray(joined.reshape(len(values), total)[:, offset:])
+                return list(floats.view("<f4").reshape(len(values), length))
+        is_vector = self.columns[col][1]
+        if not is_vector and values and values[0] is not None:
+            scalar = _SCALAR_LAYOUTS.get(values[0][:1])
+            if scalar is not None:
+                tag, size, dtype = scalar
+                if all(v is not None and len(v) == size and v[:1] == tag for v in values):
+                    joined = np.frombuffer(b"".join(values), dtype=np.uint8)  # type: ignore[arg-type]
+                    raw = np.ascontiguousarray(joined.reshape(len(values), size)[:, 1:])
+                    decoded: list[Any] = raw.view(dtype).reshape(len(values)).tolist()
+                    return decoded
+        return [decode_value(v, is_vector) if v is not None else None for v in values]
+
+
+def _decode_single(
+    value: bytes, layout: tuple[bytes, int, int, int] | None, is_vector: bool
+) -> Any:
+    if layout is not None and len(value) == layout[2] and value.startswith(layout[0]):
+        return np.frombuffer(value, dtype="<f4", count=layout[3], offset=layout[1])
+    if not is_vector:
+        scalar = _SCALAR_LAYOUTS.get(value[:1])
+        if scalar is not None and len(value) == scalar[1]:
+            return float(np.frombuffer(value, dtype=scalar[2], count=1, offset=1)[0])
+    return decode_value(value, is_vector)
+
+
+# feast.Value float_val (field 6, fixed32) and double_val (field 5, fixed64): tag byte, size
+_SCALAR_LAYOUTS: dict[bytes, tuple[bytes, int, str]] = {
+    b"\x35": (b"\x35", 5, "<f4"),
+    b"\x29": (b"\x29", 9, "<f8"),
+}
+
+
+def _frame(block: np.ndarray, found: np.ndarray, columns: pd.Index) -> pd.DataFrame:
+    """DataFrame of an object block (columns × rows) plus the boolean ``found`` column.
+
+    Built from two blocks directly (the pandas API pyarrow uses): constructing a frame of
+    ~60 object columns the ordinary way costs more than the Redis round trip of a lookup.
+    """
+    import pandas as pd
+
+    n = block.shape[1]
+    try:
+        from pandas.core.internals import BlockManager
+        from pandas.core.internals.api import make_block
+
+        blocks = (
+            make_block(block, placement=slice(0, block.shape[0])),
+            make_block(found.reshape(1, n), placement=slice(block.shape[0], block.shape[0] + 1)),
+        )
+        manager = BlockManager(blocks, [columns, pd.RangeIndex(n)])
+        return pd.DataFrame._from_mgr(manager, axes=manager.axes)
+    except (ImportError, AttributeError, TypeError, ValueError, AssertionError):
+        frame = pd.DataFrame(block.T, columns=columns[:-1], copy=False)
+        frame["found"] = found
+        return frame

@@ -26,6 +26,13 @@ from nordlid.workdir import Workdir
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 DEFAULT_PROJECT = "nordlid"
 DEFAULT_WRITE_BATCH = 2000
+ENV_VARS = (
+    "NORDLID_FEAST_PROJECT",
+    "NORDLID_FEAST_REGISTRY",
+    "REDIS_URL",
+    "NORDLID_FEAST_WRITE_BATCH",
+)
+"""The environment variables the settings are read from."""
 
 
 class RedisSettings(BaseModel):

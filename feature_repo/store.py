@@ -8,6 +8,7 @@ Settings come from the environment (see :mod:`feature_repo.settings`) and are wr
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from feature_repo.definitions import (
     push_source_name,
 )
 from feature_repo.online import RedisOnlineReader, ViewFields
-from feature_repo.settings import FeastSettings, settings_from_env
+from feature_repo.settings import ENV_VARS, FeastSettings, settings_from_env
 from feature_repo.validate import ViewSchema, check_views, parquet_files
 from nordlid.errors import ConfigError, NordlidError
 from nordlid.workdir import Workdir
@@ -52,6 +53,7 @@ class _Handle:
 
 
 _HANDLES: dict[tuple[str, FeastSettings], _Handle] = {}
+_SETTINGS: dict[tuple[str | None, ...], FeastSettings] = {}
 _LOCK = threading.Lock()
 
 
@@ -63,7 +65,10 @@ def _handle(workdir: Workdir | None) -> _Handle:
     from feast import FeatureStore
 
     wd = _workdir(workdir)
-    settings = settings_from_env(wd)
+    env_key = (str(wd.root), *(os.environ.get(v) for v in ENV_VARS))
+    settings = _SETTINGS.get(env_key)
+    if settings is None:
+        settings = _SETTINGS[env_key] = settings_from_env(wd)
     key = (str(wd.root), settings)
     with _LOCK:
         handle = _HANDLES.get(key)
@@ -392,10 +397,8 @@ def online_features(
     handle = _handle(workdir)
     ids = [str(u) for u in utterance_ids]
     if handle.settings.online == "redis":
-        data = _reader(handle, service).read(ids)
-    else:
-        data = _online_via_feast(handle.store, service, ids)
-    return pd.DataFrame(data)
+        return _reader(handle, service).read_frame(ids)
+    return pd.DataFrame(_online_via_feast(handle.store, service, ids))
 
 
 # --- push ------------------------------------------------------------------------------------
