@@ -1,0 +1,220 @@
+"""Pure pieces of monitoring: windows, durations, feedback, triggers, sliding window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from nordlid.errors import ConfigError
+from training.continuous import (
+    RetrainConfig,
+    RetrainError,
+    WindowConfig,
+    check_balance,
+    sliding_window,
+)
+from validation.drift import (
+    ColumnDrift,
+    DriftConfig,
+    DriftDataError,
+    DriftResult,
+    EmbeddingDrift,
+    feature_layout,
+    null_auc_threshold,
+    vector_matrix,
+)
+from validation.drift_data import parse_duration, select_window
+from validation.drift_feedback import live_accuracy
+from validation.drift_triggers import TriggerConfig, evaluate_triggers
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("24h") == timedelta(hours=24)
+    assert parse_duration("7d") == timedelta(days=7)
+    assert parse_duration("90s") == timedelta(seconds=90)
+    assert parse_duration("1.5w") == timedelta(weeks=1.5)
+    with pytest.raises(ConfigError, match="--since 'yesterday'"):
+        parse_duration("yesterday")
+
+
+def _log(n: int) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "timestamp": [T0 + timedelta(minutes=i) for i in range(n)],
+            "language": ["da"] * n,
+        }
+    )
+    return frame.iloc[::-1]  # parts are not in time order
+
+
+def test_select_window_last_n_and_since() -> None:
+    log_df = _log(10)
+    last3 = select_window(log_df, window=3)
+    assert list(last3["request_id"]) == ["r7", "r8", "r9"]  # newest, oldest first
+    recent = select_window(log_df, since=timedelta(minutes=4), now=T0 + timedelta(minutes=9))
+    assert list(recent["request_id"]) == ["r5", "r6", "r7", "r8", "r9"]
+    both = select_window(
+        log_df, window=2, since=timedelta(minutes=4), now=T0 + timedelta(minutes=9)
+    )
+    assert list(both["request_id"]) == ["r8", "r9"]
+    with pytest.raises(ConfigError):
+        select_window(log_df, window=0)
+
+
+def test_feature_layout_and_vector_checks() -> None:
+    frame = pd.DataFrame(
+        {
+            "request_id": ["a", "b"],
+            "acoustic__rms_mean": [0.1, 0.2],
+            "acoustic__mfcc_mean": [np.zeros(3), np.ones(3)],
+            "ecapa__embedding": [None, [1.0, 2.0]],
+        }
+    )
+    layout = feature_layout(frame)
+    assert layout.scalars == ["acoustic__rms_mean"]
+    assert layout.vectors == {"acoustic__mfcc_mean": 3, "ecapa__embedding": 2}
+    m = vector_matrix(frame, "ecapa__embedding", 2)
+    assert np.isnan(m[0]).all() and list(m[1]) == [1.0, 2.0]
+    with pytest.raises(DriftDataError, match="length 3, expected 4"):
+        vector_matrix(frame, "acoustic__mfcc_mean", 4)
+    with pytest.raises(DriftDataError, match="missing"):
+        feature_layout(frame, ["acoustic__nope"])
+
+
+def test_null_auc_threshold_shrinks_with_more_rows() -> None:
+    small = null_auc_threshold(20, 20, 0.95)
+    large = null_auc_threshold(2000, 2000, 0.95)
+    assert 0.5 < large < small < 0.8
+    assert null_auc_threshold(20, 20, 0.99) > small
+
+
+def test_drift_config_forbids_unknown_settings() -> None:
+    with pytest.raises(ValidationError):
+        DriftConfig(drift_shares=0.2)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        RetrainConfig.model_validate({"window": {"max_utterance": 5}})
+
+
+def test_live_accuracy_joins_feedback_by_request_id() -> None:
+    served = pd.DataFrame(
+        {"request_id": ["a", "b", "c", "d", "e"], "language": ["da", "da", "sv", "sv", "is"]}
+    )
+    feedback = pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c", "c", "zz"],
+            "language": ["da", "sv", "no", "sv", "da"],  # "c" corrected later to sv
+            "timestamp": [T0, T0, T0, T0 + timedelta(seconds=5), T0],
+        }
+    )
+    live = live_accuracy(served, feedback)
+    assert live.n == 3  # d, e: no feedback; zz: not served
+    assert live.accuracy == pytest.approx(2 / 3)
+    assert live.per_language["da"].recall == 1.0
+    assert live.per_language["sv"].n == 2 and live.per_language["sv"].recall == 0.5
+
+
+def _drift(share: float, views: list[str], n_columns: int = 10) -> DriftResult:
+    n_drifted = round(share * n_columns)
+    cols = [
+        ColumnDrift(
+            column=f"acoustic__c{i}",
+            feature=f"acoustic__c{i}",
+            method="K-S p_value",
+            score=0.001 if i < n_drifted else 0.5,
+            threshold=0.05,
+            drifted=i < n_drifted,
+        )
+        for i in range(n_columns)
+    ]
+    embs = [
+        EmbeddingDrift(
+            feature=f"{v}__embedding",
+            view=v,
+            dim=8,
+            method="model",
+            score=0.9,
+            threshold=0.6,
+            drifted=True,
+            n_reference=50,
+            n_current=50,
+        )
+        for v in views
+    ]
+    return DriftResult(
+        n_reference=50,
+        n_current=50,
+        columns=cols,
+        n_drifted_columns=n_drifted,
+        drift_share=n_drifted / n_columns,
+        drift_share_threshold=0.3,
+        dataset_drift=n_drifted / n_columns >= 0.3,
+        embeddings=embs,
+        drifted_views=views,
+        embedding_drift=bool(views),
+    )
+
+
+def test_triggers_fire_with_reasons() -> None:
+    config = TriggerConfig(drift_share=0.3, accuracy_drop=0.1, min_feedback=2, schedule_days=7)
+    assert evaluate_triggers(config, drift=_drift(0.1, [])) == []
+    fired = evaluate_triggers(config, drift=_drift(0.5, ["ecapa"]))
+    assert [f.trigger for f in fired] == ["drift_share", "embedding_drift"]
+    assert "5/10 feature columns drifted" in fired[0].reason
+    assert "ecapa" in fired[1].reason
+
+    served = pd.DataFrame({"request_id": list("abcd"), "language": ["da", "da", "da", "da"]})
+    feedback = pd.DataFrame({"request_id": list("abcd"), "language": ["da", "da", "sv", "sv"]})
+    live = live_accuracy(served, feedback)
+    dev = {"accuracy": 0.95, "recall": {"da": 1.0, "sv": 0.9}}
+    fired = evaluate_triggers(config, live=live, champion_dev=dev)
+    reasons = [f.reason for f in fired]
+    assert any("live accuracy 0.500" in r for r in reasons)
+    assert any("recall[sv] 0.000" in r for r in reasons)
+    assert not any("recall[da]" in r for r in reasons)
+    # too little feedback: no accuracy trigger
+    strict = config.model_copy(update={"min_feedback": 10})
+    assert evaluate_triggers(strict, live=live, champion_dev=dev) == []
+
+    fired = evaluate_triggers(config, champion_created_at=T0, now=T0 + timedelta(days=8))
+    assert [f.trigger for f in fired] == ["schedule"]
+    assert evaluate_triggers(config, champion_created_at=T0, now=T0 + timedelta(days=6)) == []
+    off = TriggerConfig(drift_share=None, embedding_drift=False)
+    assert evaluate_triggers(off, drift=_drift(0.9, ["ecapa"])) == []
+
+
+def _pool() -> pd.DataFrame:
+    rows = []
+    for day in range(10):
+        for lang in ("da", "sv"):
+            for split in ("train", "dev"):
+                rows.append(
+                    {
+                        "utterance_id": f"{lang}-{split}-{day}",
+                        "event_timestamp": T0 + timedelta(days=day),
+                        "language": lang,
+                        "split": split,
+                    }
+                )
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=0)
+
+
+def test_sliding_window_keeps_the_most_recent_rows() -> None:
+    pool = _pool()
+    w = sliding_window(pool, WindowConfig(max_utterances=6, dev_utterances=4))
+    assert len(w.train) == 6 and len(w.dev) == 4
+    assert set(w.train["utterance_id"]) == {
+        f"{lang}-train-{d}" for lang in ("da", "sv") for d in (7, 8, 9)
+    }
+    assert w.left_out_old == 14
+    days = sliding_window(pool, WindowConfig(max_utterances=None, max_days=2))
+    assert sorted(set(days.train["event_timestamp"].dt.day)) == [8, 9, 10]
+    check_balance(w, ["da", "sv"], 3)
+    with pytest.raises(RetrainError, match="unbalanced.*'no': 0"):
+        check_balance(w, ["da", "no", "sv"], 3)
