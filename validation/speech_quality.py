@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ SAMPLE_RATE = 16_000
 VAD_FRAME = 512  # samples per silero-vad frame at 16 kHz
 SQUIM_WEIGHTS_ENV = "NORDLID_SQUIM_WEIGHTS"
 SQUIM_ASSET_KEY = "models/squim_objective_dns2020.pth"
+DOWNLOAD_TIMEOUT_S = 30.0
 SQUIM_KEYS: tuple[str, ...] = ("stoi", "pesq", "si_sdr")
 SQUIM_MIN_SAMPLES = 800  # 50 ms: shorter input has no meaningful score (and < 64 crashes)
 
@@ -231,15 +233,19 @@ def load_squim(weights: str | Path | None = None) -> Any | None:
             "SQUIM objective weights are not available (offline); scores recorded as null: %s", how
         )
         return None
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a firewall that drops packets must not hang
     try:
         return _load_cached("<pipeline>")
-    except OSError as exc:  # urllib's URLError is an OSError
+    except OSError as exc:  # urllib's URLError and socket timeouts are OSErrors
         log.warning(
             "SQUIM objective weights could not be downloaded (%s); scores recorded as null: %s",
             exc,
             how,
         )
         return None
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _null_scores() -> dict[str, float | None]:

@@ -124,3 +124,26 @@ def test_squim_bad_weights_are_a_clear_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match="junk.pth"):
         sq.load_squim(junk)
+
+
+def test_squim_failed_download_gives_nulls_and_one_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import urllib.error
+
+    import torch
+    import torchaudio.utils.download as ta_download
+
+    def no_network(key: str, path: object, progress: bool) -> None:
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.delenv(sq.SQUIM_WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("NORDLID_OFFLINE", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(ta_download, "_download", no_network)
+    with caplog.at_level(logging.WARNING, logger=sq.__name__):
+        assert sq.load_squim() is None
+    lines = [r.getMessage() for r in caplog.records if r.name == sq.__name__]
+    assert len(lines) == 1 and "could not be downloaded" in lines[0]
+    assert "no route to host" in lines[0]
