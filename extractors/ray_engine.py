@@ -1,0 +1,480 @@
+"""The extraction job on a Ray cluster: same plan, same extraction code, same Parquet dataset.
+
+``run_extraction_ray`` is :func:`extractors.engine.run_extraction` with the work spread over
+Ray Data instead of one process:
+
+1. The driver reads the manifest (``engine.load_manifest``: same manifest hash), drops the
+   utterances already extracted with the same spec fingerprint and plans length-bucketed
+   batches with the engine's own planner (``engine._pending_batches`` →
+   ``batching.plan_batches``), so every batch holds exactly the utterances the local engine
+   would put together.  The plan becomes a Ray Dataset, one row per planned batch, split
+   into blocks.
+2. CPU tasks decode the audio of each planned batch (``engine._decode_batch`` →
+   ``nordlid.audio.load_for_model``); unreadable files travel on as per-utterance errors.
+3. An actor pool (``num_gpus_per_worker`` GPUs each, or CPU) holds one extractor per actor
+   and calls ``engine.extract_waves`` on each planned batch — the single in-memory path
+   shared with the local engine and serving — and builds rows with ``store.rows_to_table``.
+4. CPU tasks group ``rows_per_part`` rows and write each part with ``store.write_part``
+   (temp name, fsync, rename) carrying the lineage JSON, so a killed job leaves only whole
+   parts and a rerun (local or Ray) skips what they hold.
+
+The driver cleans stale temp files and moves parts of other spec fingerprints to
+``_superseded/`` before the job, exactly like the local engine.  Every node needs the nordlid
+package installed and the audio paths and the feature directory on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from extractors import registry
+from extractors.batching import DEFAULT_BATCH_SECONDS
+from extractors.engine import (
+    DEFAULT_ROWS_PER_PART,
+    SAMPLE_RATE,
+    ExtractionSummary,
+    ExtractorRun,
+    _create,
+    _decode_batch,
+    _pending_batches,
+    autocast_name,
+    extract_waves,
+    load_manifest,
+)
+from extractors.lineage import build_lineage
+from extractors.progress import ExtractionProgress
+from extractors.spec import ExtractorSpec
+from extractors.store import (
+    clean_stale_temps,
+    done_ids,
+    rows_to_table,
+    spec_fingerprint,
+    supersede_other_versions,
+    write_part,
+)
+from nordlid.errors import AudioDecodeError, ConfigError, MissingCheckpointError
+from nordlid.workdir import Workdir
+
+log = logging.getLogger(__name__)
+
+ERROR_COL = "_error"
+AUDIO_COL = "_audio_s"
+LINEAGE_COL = "_lineage"
+_TS = pa.timestamp("us", tz="UTC")
+
+
+# --------------------------------------------------------------------------------------
+# Stage 0 (driver): the plan as a table, one row per planned batch
+# --------------------------------------------------------------------------------------
+def plan_table(frame: pd.DataFrame, batches: Sequence[Sequence[int]]) -> pa.Table:
+    """One row per planned batch: its utterance ids, audio paths and event timestamps."""
+    ids = frame["utterance_id"].astype(str).tolist()
+    paths = frame["path"].astype(str).tolist()
+    events = pd.to_datetime(frame["event_timestamp"], utc=True).tolist()
+    return pa.table(
+        {
+            "batch": pa.array(range(len(batches)), type=pa.int64()),
+            "utterance_id": pa.array([[ids[i] for i in b] for b in batches],
+                                     type=pa.list_(pa.string())),
+            "path": pa.array([[paths[i] for i in b] for b in batches], type=pa.list_(pa.string())),
+            "event_timestamp": pa.array([[events[i] for i in b] for b in batches],
+                                        type=pa.list_(_TS)),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Stage 1 (CPU tasks): decode the audio of each planned batch
+# --------------------------------------------------------------------------------------
+def decode_plan_rows(table: pa.Table) -> pa.Table:
+    """Add ``wave`` (16 kHz mono, null when unreadable) and ``error`` lists to plan rows."""
+    waves_col: list[list[np.ndarray | None]] = []
+    errors_col: list[list[str | None]] = []
+    for paths in table.column("path").to_pylist():
+        waves: list[np.ndarray | None] = []
+        errors: list[str | None] = []
+        for decoded in _decode_batch(list(paths)):
+            if isinstance(decoded, AudioDecodeError):
+                waves.append(None)
+                errors.append(str(decoded))
+            else:
+                waves.append(decoded)
+                errors.append(None)
+        waves_col.append(waves)
+        errors_col.append(errors)
+    return table.append_column(
+        "wave", pa.array(waves_col, type=pa.list_(pa.list_(pa.float32())))
+    ).append_column("error", pa.array(errors_col, type=pa.list_(pa.string())))
+
+
+def _waves_of(cell: pa.ListScalar) -> list[np.ndarray | None]:
+    """The waves of one planned batch (zero-copy float32 views where possible)."""
+    values = cell.values
+    out: list[np.ndarray | None] = []
+    for i in range(len(values)):
+        item = values[i]
+        out.append(None if not item.is_valid else item.values.to_numpy(zero_copy_only=False))
+    return out
+
+
+def output_schema(spec: ExtractorSpec) -> pa.Schema:
+    """Rows leaving the actors: the feature table's schema plus bookkeeping columns."""
+    return spec.arrow_schema().append(pa.field(ERROR_COL, pa.string())).append(
+        pa.field(AUDIO_COL, pa.float64())
+    ).append(pa.field(LINEAGE_COL, pa.string()))
+
+
+# --------------------------------------------------------------------------------------
+# Stage 2 (actor pool): the extractor, one planned batch per call
+# --------------------------------------------------------------------------------------
+class ExtractActor:
+    """Holds one extractor; turns decoded planned batches into feature rows."""
+
+    def __init__(
+        self,
+        name: str,
+        extractor_kwargs: dict[str, Any],
+        device: str,
+        manifest_hash: str,
+        batch_seconds: float,
+    ) -> None:
+        self.extractor = _create(name, device, extractor_kwargs)
+        lineage = build_lineage(
+            self.extractor,
+            manifest_hash=manifest_hash,
+            engine_params={
+                "device": str(getattr(self.extractor, "device", device)),
+                "autocast": autocast_name(self.extractor),
+                "batch_seconds": batch_seconds,
+                "runner": "ray",
+            },
+        )
+        self.lineage_json = json.dumps(lineage, sort_keys=True, default=str)
+        self.schema = output_schema(self.extractor.spec)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        outputs = [self._one(table.slice(k, 1)) for k in range(table.num_rows)]
+        if not outputs:
+            return self.schema.empty_table()
+        return pa.concat_tables(outputs)
+
+    def _one(self, row: pa.Table) -> pa.Table:
+        spec = self.extractor.spec
+        ids: list[str] = row.column("utterance_id")[0].as_py()
+        events: list[datetime] = row.column("event_timestamp")[0].as_py()
+        errors: list[str | None] = row.column("error")[0].as_py()
+        waves = _waves_of(row.column("wave")[0])
+        ok = [k for k, w in enumerate(waves) if w is not None]
+        now = datetime.now(UTC)
+        rows = extract_waves(self.extractor, [waves[k] for k in ok]) if ok else []  # type: ignore[misc]
+        good = rows_to_table(spec, [ids[k] for k in ok], [events[k] for k in ok], rows, now)
+        seconds = [len(waves[k]) / SAMPLE_RATE for k in ok]  # type: ignore[arg-type]
+        good = _with_bookkeeping(good, [None] * len(ok), seconds, self.lineage_json)
+        bad = [k for k in range(len(ids)) if waves[k] is None]
+        if not bad:
+            return good.cast(self.schema)
+        failed = _failed_rows(spec, [ids[k] for k in bad], [events[k] for k in bad], now,
+                              [errors[k] or "unreadable" for k in bad], self.lineage_json)
+        return pa.concat_tables([good.cast(self.schema), failed.cast(self.schema)])
+
+
+def _with_bookkeeping(
+    table: pa.Table, errors: list[str | None], seconds: list[float], lineage: str
+) -> pa.Table:
+    n = table.num_rows
+    return (
+        table.append_column(ERROR_COL, pa.array(errors, type=pa.string()))
+        .append_column(AUDIO_COL, pa.array(seconds, type=pa.float64()))
+        .append_column(LINEAGE_COL, pa.array([lineage] * n, type=pa.string()))
+    )
+
+
+def _failed_rows(
+    spec: ExtractorSpec,
+    ids: list[str],
+    events: list[datetime],
+    now: datetime,
+    errors: list[str],
+    lineage: str,
+) -> pa.Table:
+    n = len(ids)
+    arrays: list[pa.Array] = [
+        pa.array(ids, type=pa.string()),
+        pa.array(events, type=_TS),
+        pa.array([now] * n, type=_TS),
+    ]
+    arrays += [pa.nulls(n, type=c.arrow_type()) for c in spec.columns]
+    base = pa.Table.from_arrays(arrays, schema=spec.arrow_schema())
+    return _with_bookkeeping(base, list(errors), [0.0] * n, lineage)
+
+
+# --------------------------------------------------------------------------------------
+# Stage 3 (CPU tasks): atomic part files
+# --------------------------------------------------------------------------------------
+def write_rows(table: pa.Table, directory: str, schema: pa.Schema) -> pa.Table:
+    """Write the extracted rows of ``table`` as one part; report counts and failures."""
+    errors = table.column(ERROR_COL)
+    good = table.filter(errors.is_null())
+    bad = table.filter(errors.is_valid())
+    part: str | None = None
+    if good.num_rows:
+        lineage = json.loads(good.column(LINEAGE_COL)[0].as_py())
+        features = good.select(schema.names).cast(schema)
+        part = str(write_part(Path(directory), features, lineage))
+    failed = [
+        f"{uid}: {err}"
+        for uid, err in zip(bad.column("utterance_id").to_pylist(),
+                            bad.column(ERROR_COL).to_pylist(), strict=True)
+    ]
+    audio = float(pc.sum(good.column(AUDIO_COL)).as_py() or 0.0) if good.num_rows else 0.0
+    return pa.table(
+        {
+            "part": pa.array([part], type=pa.string()),
+            "rows": pa.array([good.num_rows], type=pa.int64()),
+            "audio_seconds": pa.array([audio], type=pa.float64()),
+            "failed": pa.array([failed], type=pa.list_(pa.string())),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Ray session and the job
+# --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
+    """Use the Ray instance already initialised in this process, or connect/start one.
+
+    ``address`` (``auto``, ``ray://host:10001``, ``host:6379``) joins an existing cluster;
+    without it a local instance with ``num_cpus`` CPUs is started and shut down afterwards.
+    """
+    import ray
+
+    if address is not None and num_cpus is not None:
+        raise ConfigError("--num-cpus applies to a local Ray instance; omit it with --address")
+    if num_cpus is not None and num_cpus < 1:
+        raise ConfigError(f"--num-cpus must be >= 1, got {num_cpus}")
+    if ray.is_initialized():
+        yield
+        return
+    try:
+        ray.init(
+            address=address,
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    except ConnectionError as exc:
+        raise ConfigError(f"--address {address!r}: cannot connect to Ray ({exc})") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _decode_task_args() -> dict[str, Any]:
+    return {"num_cpus": 1}
+
+
+def _default_workers(num_gpus_per_worker: float) -> int:
+    import ray
+
+    resources = ray.cluster_resources()
+    if num_gpus_per_worker > 0:
+        gpus = float(resources.get("GPU", 0.0))
+        if gpus < num_gpus_per_worker:
+            raise ConfigError(
+                f"--num-gpus-per-worker {num_gpus_per_worker}: the Ray cluster has "
+                f"{gpus:g} GPU(s)"
+            )
+        return max(1, int(gpus // num_gpus_per_worker))
+    return max(1, int(float(resources.get("CPU", 1.0)) // 2))
+
+
+def _run_one_ray(
+    name: str,
+    workdir: Workdir,
+    frame: pd.DataFrame,
+    manifest_hash: str,
+    *,
+    num_gpus_per_worker: float,
+    num_workers: int | None,
+    batch_seconds: float,
+    limit: int | None,
+    rows_per_part: int,
+    extractor_kwargs: dict[str, Any],
+    show_progress: bool | None,
+) -> ExtractorRun:
+    import ray
+
+    started = time.perf_counter()
+    directory = workdir.feature_dir(name)
+    ids = frame["utterance_id"].astype(str).tolist()
+    durations = frame["duration_s"].astype(float).tolist()
+
+    spec = registry.get_spec(name)
+    fingerprint = spec_fingerprint(spec)
+    done = done_ids(directory, fingerprint)
+    batches = _pending_batches(ids, durations, done, batch_seconds, limit)
+    if not batches and not extractor_kwargs:
+        return ExtractorRun(name, "up-to-date", skipped=len(set(ids) & done))
+
+    # Built once on the driver (CPU), as the local engine does: a missing checkpoint is
+    # reported before any worker starts, and non-default parameters give the fingerprint.
+    try:
+        probe = _create(name, "cpu", extractor_kwargs)
+    except MissingCheckpointError as exc:
+        log.error("%s — skipping %r, the other extractors continue", exc, name)
+        return ExtractorRun(name, "missing-checkpoint", message=str(exc))
+    spec = probe.spec
+    del probe
+    if spec_fingerprint(spec) != fingerprint:
+        fingerprint = spec_fingerprint(spec)
+        done = done_ids(directory, fingerprint)
+        batches = _pending_batches(ids, durations, done, batch_seconds, limit)
+    run = ExtractorRun(name, "extracted", skipped=len(set(ids) & done))
+    if not batches:
+        run.status = "up-to-date"
+        return run
+
+    if directory.exists():
+        clean_stale_temps(directory)
+    moved = supersede_other_versions(directory, fingerprint)
+    if moved:
+        log.info("%s: moved %d part(s) of an older version to _superseded/", name, len(moved))
+    directory.mkdir(parents=True, exist_ok=True)
+
+    workers = num_workers if num_workers is not None else _default_workers(num_gpus_per_worker)
+    if workers < 1:
+        raise ConfigError(f"--num-workers must be >= 1, got {workers}")
+    device = "cuda" if num_gpus_per_worker > 0 else "cpu"
+    plan = plan_table(frame, batches)
+    blocks = max(1, min(len(batches), 4 * workers + 4))
+    dataset = (
+        ray.data.from_arrow(plan, override_num_blocks=blocks)
+        .map_batches(
+            decode_plan_rows,
+            batch_size=1,
+            batch_format="pyarrow",
+            # a remote-args function keeps decoding in CPU tasks of its own (Ray Data would
+            # otherwise fuse it into the actors, which then decode and extract in turn)
+            ray_remote_args_fn=_decode_task_args,
+        )
+        .map_batches(
+            ExtractActor,
+            fn_constructor_kwargs={
+                "name": name,
+                "extractor_kwargs": extractor_kwargs,
+                "device": device,
+                "manifest_hash": manifest_hash,
+                "batch_seconds": batch_seconds,
+            },
+            batch_size=1,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_gpus=num_gpus_per_worker if num_gpus_per_worker > 0 else None,
+            num_cpus=1,
+        )
+        .map_batches(
+            functools.partial(write_rows, directory=str(directory), schema=spec.arrow_schema()),
+            batch_size=rows_per_part,
+            batch_format="pyarrow",
+            num_cpus=1,
+        )
+    )
+    total = sum(len(b) for b in batches)
+    with ExtractionProgress(name, total, enabled=show_progress) as bar:
+        for summary in dataset.iter_rows():
+            failed = list(summary["failed"] or [])
+            for line in failed:
+                log.warning("%s: %s skipped", name, line)
+            run.failed.extend(failed)
+            if summary["part"]:
+                run.parts.append(Path(summary["part"]))
+            run.extracted += int(summary["rows"])
+            run.audio_seconds += float(summary["audio_seconds"])
+            bar.advance(int(summary["rows"]) + len(failed), float(summary["audio_seconds"]))
+    run.parts.sort()
+    run.wall_seconds = time.perf_counter() - started
+    log.info(
+        "%s on Ray (%d worker(s), %s): %d extracted, %d already done, %d unreadable — "
+        "%.1f audio-s/s",
+        name,
+        workers,
+        device,
+        run.extracted,
+        run.skipped,
+        len(run.failed),
+        run.realtime_factor,
+    )
+    return run
+
+
+def run_extraction_ray(
+    workdir: Workdir,
+    names: Sequence[str] | None = None,
+    *,
+    address: str | None = None,
+    num_gpus_per_worker: float = 0.0,
+    num_cpus: int | None = None,
+    num_workers: int | None = None,
+    batch_seconds: float = DEFAULT_BATCH_SECONDS,
+    limit: int | None = None,
+    manifest: pd.DataFrame | str | Path | None = None,
+    rows_per_part: int = DEFAULT_ROWS_PER_PART,
+    extractor_kwargs: dict[str, dict[str, Any]] | None = None,
+    show_progress: bool | None = None,
+) -> ExtractionSummary:
+    """:func:`extractors.engine.run_extraction` on Ray: same rows, same files, same resume.
+
+    ``address``: an existing Ray cluster (default: the instance already initialised in this
+    process, else a local one with ``num_cpus`` CPUs).  ``num_gpus_per_worker`` > 0 puts the
+    extractor actors on GPUs (fractions share a GPU); ``num_workers`` sizes the actor pool
+    (default: GPUs / ``num_gpus_per_worker``, or half the cluster's CPUs).
+    """
+    if limit is not None and limit < 0:
+        raise ConfigError(f"--limit must be >= 0, got {limit}")
+    if rows_per_part < 1:
+        raise ConfigError(f"rows per part must be >= 1, got {rows_per_part}")
+    if batch_seconds <= 0:
+        raise ConfigError(f"--batch-seconds must be positive, got {batch_seconds}")
+    if num_gpus_per_worker < 0:
+        raise ConfigError(f"--num-gpus-per-worker must be >= 0, got {num_gpus_per_worker}")
+    selected = list(dict.fromkeys(names)) if names else registry.names()
+    known = set(registry.names())
+    unknown = [n for n in selected if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown extractor(s) {unknown}; known: {', '.join(sorted(known))}")
+    frame, mhash = load_manifest(workdir, manifest)
+    kwargs = extractor_kwargs or {}
+    with ray_session(address, num_cpus):
+        runs = [
+            _run_one_ray(
+                name,
+                workdir,
+                frame,
+                mhash,
+                num_gpus_per_worker=num_gpus_per_worker,
+                num_workers=num_workers,
+                batch_seconds=batch_seconds,
+                limit=limit,
+                rows_per_part=rows_per_part,
+                extractor_kwargs=dict(kwargs.get(name, {})),
+                show_progress=show_progress,
+            )
+            for name in selected
+        ]
+    return ExtractionSummary(runs)
