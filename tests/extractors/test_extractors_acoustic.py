@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import pytest
 from extractors_testlib import SR, tone, voiced_like
 from pydantic import ValidationError
@@ -115,7 +119,7 @@ def test_parameters_change_the_declared_lengths() -> None:
     "bad",
     [{"n_mfcc": 50}, {"sdc_n": 30}, {"f_max": 9000.0}, {"no_such_setting": 1}, {"n_fft": 256}],
 )
-def test_bad_parameters_are_rejected_with_the_field(bad: dict[str, object]) -> None:
+def test_bad_parameters_are_rejected_with_the_field(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError) as err:
         AcousticExtractor(**bad)
     assert next(iter(bad)) in str(err.value) or "must be" in str(err.value)
@@ -179,7 +183,9 @@ def test_no_speech_found_keeps_the_whole_wave(monkeypatch: pytest.MonkeyPatch) -
     assert row["speech_duration_s"] == pytest.approx(0.8)
 
 
-def test_real_vad_trims_silence_around_espeak_speech(synth_corpus) -> None:  # type: ignore[no-untyped-def]
+def test_real_vad_trims_silence_around_espeak_speech(
+    synth_corpus: tuple[Path, pd.DataFrame],
+) -> None:
     from nordlid.audio import load_for_model
 
     _, manifest = synth_corpus

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from extractors import registry
 from extractors.acoustic import AcousticExtractor
 from extractors.base import Extractor, Row
 from extractors.batching import plan_batches
-from extractors.engine import extract_waves, load_wave, run_extraction
+from extractors.engine import ExtractionSummary, extract_waves, load_wave, run_extraction
 from extractors.registry import RegistryEntry
 from extractors.spec import ExtractorSpec, FeatureColumn
 from extractors.store import LINEAGE_KEY, FeaturesNotFoundError, read_features
@@ -35,10 +36,10 @@ REPO = Path(__file__).resolve().parents[2]
 FAST = {"acoustic": {"trim_silence": False}}  # VAD is exercised in the acoustic tests
 
 
-def _run(workdir: Workdir, **kw: object):  # type: ignore[no-untyped-def]
+def _run(workdir: Workdir, **kw: Any) -> ExtractionSummary:
     kw.setdefault("extractor_kwargs", FAST)
     kw.setdefault("show_progress", False)
-    return run_extraction(workdir, ["acoustic"], device="cpu", **kw)  # type: ignore[arg-type]
+    return run_extraction(workdir, ["acoustic"], device="cpu", **kw)
 
 
 def _parts(workdir: Workdir, name: str = "acoustic") -> list[Path]:

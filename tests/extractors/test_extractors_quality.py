@@ -26,8 +26,8 @@ def no_squim(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_without_weights_scores_are_null_and_speech_ratio_is_measured(
     no_squim: None,
-    synth_corpus,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+    synth_corpus: tuple[Path, pd.DataFrame],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     _, manifest = synth_corpus
     speech = load_wave(manifest.iloc[0]["path"])
