@@ -80,8 +80,9 @@ def held_out_audio(workdir: Workdir, n: int | None, seed: int) -> pd.DataFrame:
         manifest = read_manifest(workdir.validated_manifest)
         test = manifest[manifest["split"] == "test"]
         if len(test):
-            if n is not None and n < len(test):
-                test = test.sample(n=n, random_state=seed)
+            if n is not None and n != len(test):
+                # more requests than test utterances: utterances recur (each with fresh noise)
+                test = test.sample(n=n, replace=n > len(test), random_state=seed)
             return test[["path", "language"]].reset_index(drop=True)
     from corpus.synth import synthesize_holdout
 
@@ -176,8 +177,8 @@ def simulate(
 
     model = ModelRegistry(workdir.models).load(model_ref)
     audio = audio if audio is not None else held_out_audio(workdir, config.n, config.seed)
-    if config.n is not None and config.n < len(audio):
-        audio = audio.sample(n=config.n, random_state=config.seed)
+    if config.n is not None and config.n != len(audio):
+        audio = audio.sample(n=config.n, replace=config.n > len(audio), random_state=config.seed)
     waves = [to_model_input(decode(str(p))) for p in audio["path"]]
     languages = [str(x) for x in audio["language"]]
     log.info("simulating %d requests (%s) with %s", len(waves), config.condition, model.card.ref)
