@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         t_vad, _ = _timed(lambda: [speech_ratio(w, vad) for w in waves])
         k = min(args.squim_utterances, n)
         max_s = cfg.quality.squim_max_seconds
-        t_squim, _ = _timed(lambda: squim_scores(waves[:k], squim, max_seconds=max_s))
+        threads = cfg.quality.squim_threads
+        t_squim, _ = _timed(
+            lambda: squim_scores(waves[:k], squim, max_seconds=max_s, threads=threads)
+        )
 
     audio_s = sum(w.size for w in waves) / 16_000
     rows = [
@@ -106,14 +109,14 @@ def main(argv: list[str] | None = None) -> None:
         ("duplicate search + speaker leakage", n, t_groups),
         ("cheap checks together (3 rows above)", n, t_ge + t_fp + t_groups),
         ("VAD speech ratio (silero, " + vad.backend + ")", n, t_vad),
-        (f"SQUIM objective (full size, <= {max_s:g} s each)", k, t_squim),
+        (f"SQUIM objective (full size, <= {max_s:g} s, {threads} thread)", k, t_squim),
     ]
     base = n / t_decode
     print(f"{n} utterances, {audio_s:.0f} s of audio (mean {audio_s / n:.2f} s)")
     print(f"{'stage':<62} {'utts':>5} {'seconds':>8} {'utt/s':>8} {'x baseline':>10}")
     for name, count, secs in rows:
         rate = count / secs
-        print(f"{name:<62} {count:>5} {secs:>8.2f} {rate:>8.1f} {rate / base:>10.3f}")
+        print(f"{name:<62} {count:>5} {secs:>8.2f} {rate:>8.3g} {rate / base:>10.3g}")
 
 
 if __name__ == "__main__":

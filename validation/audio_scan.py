@@ -114,7 +114,10 @@ def scan_audio(
         if vad is not None and quality.vad:
             row["speech_ratio"] = 0.0 if fprint.is_silent else speech_ratio(wave, vad, settings)
         if squim is not None and quality.squim:
-            row.update(squim_scores([wave], squim, max_seconds=quality.squim_max_seconds)[0])
+            scores = squim_scores(
+                [wave], squim, max_seconds=quality.squim_max_seconds, threads=quality.squim_threads
+            )
+            row.update(scores[0])
         rows.append(row)
         if progress:
             progress(1)

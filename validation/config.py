@@ -83,6 +83,9 @@ class QualityConfig(_Strict):
     squim_max_seconds: float | None = Field(
         default=4.0, gt=0, description="score only the first seconds (SQUIM is slow on CPU)"
     )
+    squim_threads: int | None = Field(
+        default=1, ge=1, description="torch threads while scoring (None: torch's setting)"
+    )
     min_stoi: float | None = None
     min_pesq: float | None = None
     min_si_sdr: float | None = None

@@ -15,10 +15,12 @@ All waves are 16 kHz mono float32 (``nordlid.audio.to_model_input``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,11 +254,32 @@ def _null_scores() -> dict[str, float | None]:
     return dict.fromkeys(SQUIM_KEYS)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run torch ops with ``n`` intra-op threads (None: leave as is), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def squim_scores(
-    waves16k: list[np.ndarray], model: Any | None, *, max_seconds: float | None = None
+    waves16k: list[np.ndarray],
+    model: Any | None,
+    *,
+    max_seconds: float | None = None,
+    threads: int | None = None,
 ) -> list[dict[str, float | None]]:
     """STOI, PESQ and SI-SDR per wave (``None`` values when ``model`` is None, a wave is
     shorter than 50 ms, or the model returns a non-finite score, as for digital silence).
+    ``threads`` caps torch's intra-op threads while scoring: on a busy shared CPU one thread
+    is several times faster than oversubscribed ones.
 
     Each wave is scored on its own (padding would change the scores); ``max_seconds`` scores
     only the first that many seconds, bounding the cost of long recordings.
@@ -267,7 +290,7 @@ def squim_scores(
 
     limit = int(max_seconds * SAMPLE_RATE) if max_seconds else None
     out: list[dict[str, float | None]] = []
-    with torch.inference_mode():
+    with torch_threads(threads), torch.inference_mode():
         for wave in waves16k:
             x = np.asarray(wave, dtype=np.float32).reshape(-1)[:limit]
             if x.size < SQUIM_MIN_SAMPLES:

@@ -211,3 +211,27 @@ def test_actions_flag_instead_of_quarantine(
     assert not workdir.validated_manifest.exists()
     assert leak_id in read_manifest(result.validated_path)["utterance_id"].tolist()
     assert any("VAD" in w for w in result.warnings)
+
+
+def test_squim_scores_reach_the_checks_and_gate_as_flags(
+    synth_corpus: tuple[Path, pd.DataFrame], squim_weights: dict[str, Path], tmp_path: Path
+) -> None:
+    _, manifest = synth_corpus
+    rows = manifest.head(2)
+    cfg = ValidationConfig.model_validate(
+        {
+            "quality": {
+                "squim_weights": str(squim_weights["safetensors"]),
+                "squim_max_seconds": 1.0,
+                "min_stoi": 1.01,  # above any STOI: every scored row is flagged
+            },
+            "expectations": {"data_docs": False},
+        }
+    )
+    workdir = Workdir(tmp_path / "work").ensure()
+    result = run_validation(rows, workdir, cfg)
+    assert result.n_kept == 2 and result.n_quarantined == 0
+    assert result.flag_counts == {reasons.LOW_STOI: 2}
+    checks = pq.read_table(result.checks_path).to_pandas()
+    assert checks[["stoi", "pesq", "si_sdr"]].notna().all().all()
+    assert not any("SQUIM" in w for w in result.warnings)

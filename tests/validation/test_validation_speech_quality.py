@@ -82,7 +82,11 @@ def test_squim_env_var_and_max_seconds(
     assert model is not None
     speech = speech16k[16_000:]
     short = sq.squim_scores([speech[:16_000]], model)[0]
-    capped = sq.squim_scores([speech], model, max_seconds=1.0)[0]
+    import torch
+
+    before = torch.get_num_threads()
+    capped = sq.squim_scores([speech], model, max_seconds=1.0, threads=1)[0]
+    assert torch.get_num_threads() == before
     assert all(v is not None for v in short.values())
     assert capped == pytest.approx(short)
     # digital silence has no defined score: None, never NaN
