@@ -171,17 +171,22 @@ def check_balance(window: Window, labels: list[str], min_per_language: int) -> N
 def default_validate(
     window_rows: pd.DataFrame, workdir: Workdir
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``validation.gates.run_validation`` on the window rows."""
+    """``validation.gates.run_validation`` on the window rows, under its own label.
+
+    The label keeps the window's validated manifest, quarantine and report apart from the
+    corpus's (``data/validated/<label>/``, ``data/quarantine/<label>.parquet``).
+    """
     from validation.gates import run_validation
 
-    from validation.config import ValidationConfig
-
-    result = run_validation(window_rows, workdir, ValidationConfig())
-    accepted = getattr(result, "validated", None)
-    if accepted is None:
-        accepted = result.accepted
-    quarantined = getattr(result, "quarantined", pd.DataFrame())
-    return pd.DataFrame(accepted), pd.DataFrame(quarantined)
+    label = "retrain-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    result = run_validation(window_rows.reset_index(drop=True), workdir, label=label)
+    log.info(
+        "validation gates on the window: %d kept, %d quarantined (%s)",
+        result.n_kept,
+        result.n_quarantined,
+        ", ".join(f"{k}: {v}" for k, v in sorted(result.reason_counts.items())) or "no reasons",
+    )
+    return result.kept, result.quarantined
 
 
 def default_prepare(workdir: Workdir, window_rows: pd.DataFrame, views: list[str]) -> None:
@@ -351,7 +356,7 @@ def _quarantine_records(quarantined: pd.DataFrame) -> list[dict[str, Any]]:
         return []
     cols = [
         c
-        for c in ("utterance_id", "path", "language", "split", "reasons", "reason")
+        for c in ("utterance_id", "path", "language", "split", "reasons", "details")
         if c in quarantined
     ]
     return json.loads(quarantined[cols].to_json(orient="records", default_handler=str))

@@ -76,7 +76,7 @@ def test_simulated_noise_is_reported_as_drift(
     assert index.parent.parent == workdir.reports / "drift"
     text: list[str] = []
     parser = HTMLParser()
-    parser.handle_data = text.append  # type: ignore[method-assign]
+    parser.handle_data = text.append  # type: ignore[method-assign,assignment]
     parser.feed(index.read_text())
     assert champion.ref in " ".join(text)
     for feature in lines[1].removeprefix("drifted features: ").split(", "):

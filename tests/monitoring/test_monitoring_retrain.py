@@ -68,9 +68,13 @@ def _quarantine_ids(ids: set[str]):  # noqa: ANN202
 
 
 def _config(data: MonitoringData, **window: int) -> RetrainConfig:
+    # On noisy audio the clean champion collapses onto one language, whose recall is then
+    # a trivial 1.0; with 2-3 dev utterances per language one miss of the candidate is a
+    # 0.5 recall drop.  The per-language recall guard is therefore set to 0.5 here; the
+    # macro-F1 comparison is what these tests are about.
     return RetrainConfig(
         window=WindowConfig(min_per_language=2, **window),
-        gate=GateConfig(max_recall_drop=0.02),
+        gate=GateConfig(max_recall_drop=0.5),
         track=False,
     )
 
