@@ -19,7 +19,9 @@ def predict(
     ),
 ) -> None:
     """Predict the language of audio files: one JSON line per file."""
-    from serving.batch import predict_paths
+    import sys
+
+    from serving.batch import expand, predict_paths
     from serving.settings import load_settings
 
     overrides: dict[str, object] = {}
@@ -27,8 +29,13 @@ def predict(
         overrides["mini_model"] = model
     if no_cascade:
         overrides["premium_model"] = ""
-    for line in predict_paths(paths, load_settings(**overrides)):
-        typer.echo(line)
+    files = list(expand(paths))
+    lines = predict_paths(files, load_settings(**overrides))
+    with typer.progressbar(
+        lines, length=len(files), label="predicting", file=sys.stderr, hidden=len(files) < 20
+    ) as bar:
+        for line in bar:
+            typer.echo(line)
 
 
 def serve(

@@ -14,11 +14,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nordlid import LANGUAGE_NAMES, LANGUAGES
+from nordlid.errors import NordlidError
 from serving.adapters import push_frame
 from serving.audio_input import Limits, ModelInput
 from serving.errors import ModelUnavailableError, OnlineStoreUnavailableError, RequestError
 from serving.metrics import ServiceMetrics
-from serving.predictor import FeatureComputer, ModelLoader, OnlineStore, Prediction, Predictor
+from serving.predictor import (
+    FeatureComputer,
+    Model,
+    ModelLoader,
+    OnlineStore,
+    Prediction,
+    Predictor,
+    model_views,
+)
 from serving.pusher import Pusher, PushJob
 from serving.request_log import BufferedParquetLog, RequestIndex, serving_log_row
 from serving.settings import ServingSettings
@@ -88,7 +97,12 @@ class Service:
         self.feedback_log.flush_if_due()
 
     def reload(self) -> list[dict[str, Any]]:
-        """Load the models behind the registry aliases (then swap them in atomically)."""
+        """Load the models behind the registry aliases (then swap them in atomically).
+
+        The extractors each model needs are created here too, so a missing checkpoint is
+        found at start-up: for the mini model that is an error, for the premium model the
+        cascade is switched off with a warning.
+        """
         with self._reload_lock:
             try:
                 predictor = Predictor.load(
@@ -97,16 +111,26 @@ class Service:
                     self.settings.mini_model,
                     self.settings.premium_ref,
                 )
-                preload = getattr(self.features, "preload", None)
-                if preload is not None:
-                    views = [v for m in predictor.models() for v in _views(m)]
-                    preload(list(dict.fromkeys(views)))
-            except ModelUnavailableError as exc:
+                self._preload(predictor.mini)
+            except NordlidError as exc:
                 self._load_error = str(exc)
-                raise
+                if isinstance(exc, ModelUnavailableError):
+                    raise
+                raise ModelUnavailableError(str(exc)) from exc
+            if predictor.premium is not None:
+                try:
+                    self._preload(predictor.premium)
+                except NordlidError as exc:
+                    log.warning("premium model disabled, its features cannot be computed: %s", exc)
+                    predictor.premium = None
             self._predictor, self._load_error = predictor, None
             log.info("models loaded: %s", [m["model"] for m in predictor.models()])
             return predictor.models()
+
+    def _preload(self, model: Model) -> None:
+        preload = getattr(self.features, "preload", None)
+        if preload is not None:
+            preload(model_views(model))
 
     @property
     def predictor(self) -> Predictor:
@@ -166,10 +190,6 @@ class Service:
         row = {"request_id": request_id, "language": language, "timestamp": datetime.now(UTC)}
         self.feedback_log.append(row)
         return {"request_id": request_id, "language": language, "recorded": True}
-
-
-def _views(model_info: dict[str, Any]) -> list[str]:
-    return [str(ref).partition("__")[0] for ref in model_info["features"]]
 
 
 def response(prediction: Prediction, request_id: str, duration_s: float | None) -> dict[str, Any]:

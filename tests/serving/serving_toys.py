@@ -155,3 +155,15 @@ class RedisHashStore:
         keys = list(self.client.scan_iter(f"{self.prefix}:*"))
         if keys:
             self.client.delete(*keys)
+
+
+class MissingWeightsExtractor(Extractor):
+    """What a backbone extractor does when its checkpoint is not on this machine."""
+
+    def __init__(self) -> None:
+        from nordlid.errors import MissingCheckpointError
+
+        raise MissingCheckpointError("servefine", "toy/fine-ckpt", "HF_HUB_OFFLINE=1, not cached")
+
+    def extract(self, waves: list[np.ndarray]) -> list[dict[str, object]]:
+        raise AssertionError("never constructed")

@@ -176,3 +176,33 @@ def test_predict_cli_without_model_is_one_line_exit_2(workdir, tmp_path) -> None
     with pytest.raises(SystemExit) as exit_info:
         main(["--workdir", str(workdir.root), "predict", str(clip)])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.integration
+def test_premium_without_weights_disables_the_cascade(make_client, served_workdir, rng) -> None:
+    from serving_toys import fine_spec
+
+    from extractors import registry
+    from extractors.registry import RegistryEntry
+
+    broken = RegistryEntry("servefine", fine_spec, "serving_toys:MissingWeightsExtractor", "x")
+    registry._ENTRIES["servefine"] = broken  # restored by the toy_registry fixture
+    set_threshold(served_workdir, "@mini", 1.01)
+    client = make_client()
+    assert [m["role"] for m in client.get("/v1/models").json()["models"]] == ["mini"]
+    body = _identify(client, rng)
+    assert (body["escalated"], body["model"]) == (False, "tone-mini@1")
+
+
+@pytest.mark.integration
+def test_mini_without_weights_is_not_ready(make_client, served_workdir) -> None:
+    from serving_toys import tone_spec
+
+    from extractors import registry
+    from extractors.registry import RegistryEntry
+
+    broken = RegistryEntry("servetone", tone_spec, "serving_toys:MissingWeightsExtractor", "x")
+    registry._ENTRIES["servetone"] = broken
+    ready = make_client().get("/readyz")
+    assert ready.status_code == 503
+    assert "toy/fine-ckpt" in ready.json()["checks"]["models"]
