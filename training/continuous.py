@@ -81,6 +81,10 @@ class RetrainConfig(BaseModel):
     name: str | None = None
     validate_window: bool = True
     track: bool = True
+    reload_url: str | None = Field(
+        default=None,
+        description="Serving base URL: POST /v1/models/reload after a promotion (no restart).",
+    )
 
 
 @dataclass
@@ -109,6 +113,7 @@ class RetrainOutcome(BaseModel):
     quarantined: list[dict[str, Any]] = Field(default_factory=list)
     report_dir: str | None = None
     wandb_run_id: str | None = None
+    serving_reload: str | None = None
 
     def summary(self) -> str:
         if not self.triggered and not self.forced:
@@ -196,7 +201,7 @@ def default_prepare(workdir: Workdir, window_rows: pd.DataFrame, views: list[str
     from feature_repo.store import apply
 
     names = {s.view_name: s.name for s in registry.all_specs()}
-    run_extraction(workdir, [names.get(v, v) for v in views])
+    run_extraction(workdir, [names.get(v, v) for v in views], manifest=window_rows)
     apply(workdir)
 
 
@@ -339,7 +344,32 @@ def retrain(
     outcome.reasons = list(decision.reasons)
     outcome.candidate_metrics = decision.candidate_metrics
     outcome.champion_metrics = decision.champion_metrics
+    if decision.promoted and config.reload_url:
+        outcome.serving_reload = reload_serving(config.reload_url)
     return _finish(workdir, outcome, config, now)
+
+
+def reload_serving(base_url: str, timeout_s: float = 30.0) -> str:
+    """Ask a running service to reload its models (it resolves the moved alias)."""
+    import os
+
+    import httpx
+
+    url = base_url.rstrip("/") + "/v1/models/reload"
+    headers = {}
+    key = os.environ.get("NORDLID_API_KEY")
+    if key:
+        headers["X-API-Key"] = key
+    try:
+        response = httpx.post(url, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        log.warning("could not reach %s: %s (serving keeps the old model until reloaded)", url, exc)
+        return f"failed: {exc}"
+    if response.status_code != 200:
+        log.warning("%s answered %d: %s", url, response.status_code, response.text[:200])
+        return f"failed: HTTP {response.status_code}"
+    log.info("serving reloaded its models via %s", url)
+    return "reloaded"
 
 
 def _labelled_pool(workdir: Workdir) -> pd.DataFrame:

@@ -28,6 +28,9 @@ def retrain(
     ),
     alias: str | None = typer.Option(None, "--alias", help="Alias the candidate competes for."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to W&B."),
+    reload_url: str | None = typer.Option(
+        None, "--reload-url", help="Serving base URL to POST /v1/models/reload after promotion."
+    ),
 ) -> None:
     """Continuous training: triggers, sliding window, validation gates, promotion gate."""
     from pydantic import ValidationError
@@ -56,6 +59,8 @@ def retrain(
             config.alias = alias
         if no_track:
             config.track = False
+        if reload_url is not None:
+            config.reload_url = reload_url
     except (ValidationError, OSError) as exc:
         raise ConfigError(f"retrain settings: {exc}") from exc
     workdir = Workdir.from_env().ensure()
@@ -68,4 +73,6 @@ def retrain(
     typer.echo(outcome.summary())
     for reason in outcome.reasons:
         typer.echo(f"  - {reason}")
+    if outcome.serving_reload:
+        typer.echo(f"serving: {outcome.serving_reload}")
     typer.echo(f"report: {outcome.report_dir}")

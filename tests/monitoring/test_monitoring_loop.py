@@ -105,3 +105,16 @@ def test_bad_since_is_a_one_line_error(
         main(["drift", "--since", "soon"])
     assert exc.value.code == 2
     assert "--since 'soon'" in capsys.readouterr().err
+
+
+def test_retrain_without_champion_is_a_one_line_error(
+    workdir: Workdir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nordlid.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["retrain", "--no-track"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "@production" in err
+    assert "\n" not in err
