@@ -3,7 +3,6 @@ registry API, a Redis-backed online store with an isolated key prefix, app facto
 
 from __future__ import annotations
 
-import io
 import shutil
 import socket
 import subprocess
@@ -17,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 import redis
-import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -105,14 +103,6 @@ def served_workdir(workdir: Workdir, models_template: Path, toy_registry: None) 
     return workdir
 
 
-def set_threshold(workdir: Workdir, ref: str, threshold: float | None) -> None:
-    from training.registry import ModelRegistry
-
-    reg = ModelRegistry(workdir.models)
-    card = reg.load_card(ref)
-    reg.write_card(card.model_copy(update={"threshold": threshold}))
-
-
 @pytest.fixture()
 def redis_store(redis_url: str) -> Iterator[serving_toys.RedisHashStore]:
     store = serving_toys.RedisHashStore(
@@ -148,14 +138,6 @@ def make_client(served_workdir: Workdir, redis_store: Any) -> Iterator[AppFactor
     yield make
     for c in clients:
         c.__exit__(None, None, None)
-
-
-def wav_bytes(
-    wave: np.ndarray, sr: int = 16_000, fmt: str = "WAV", subtype: str | None = None
-) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, wave, sr, format=fmt, subtype=subtype)
-    return buf.getvalue()
 
 
 @pytest.fixture()

@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 
 from extractors.base import Extractor
 from extractors.registry import RegistryEntry
@@ -167,3 +169,19 @@ class MissingWeightsExtractor(Extractor):
 
     def extract(self, waves: list[np.ndarray]) -> list[dict[str, object]]:
         raise AssertionError("never constructed")
+
+
+def wav_bytes(
+    wave: np.ndarray, sr: int = 16_000, fmt: str = "WAV", subtype: str | None = None
+) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, wave, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def set_threshold(workdir: Any, ref: str, threshold: float | None) -> None:
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(workdir.models)
+    card = reg.load_card(ref)
+    reg.write_card(card.model_copy(update={"threshold": threshold}))

@@ -8,8 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import wav_bytes
-from serving_toys import tone
+from serving_toys import tone, wav_bytes
 
 from nordlid import LANGUAGES
 
@@ -153,6 +152,16 @@ def test_models_health_ready_metrics(make_client, rng) -> None:
     assert models[0]["model"] == "tone-mini@1"
     assert models[0]["features"] == ["servetone__bands", "servetone__zcr"]
     assert client.get("/healthz").json()["status"] == "ok"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/v1/identify",
+        "/v1/utterances/{utterance_id}/language",
+        "/v1/feedback",
+        "/v1/models",
+        "/v1/models/reload",
+        "/healthz",
+        "/readyz",
+    } <= set(paths)
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
     client.post(

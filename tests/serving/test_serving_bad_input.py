@@ -10,10 +10,9 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import wav_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_toys import tone
+from serving_toys import tone, wav_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import wav_bytes
-from serving_toys import RedisHashStore, tone
+from serving_toys import RedisHashStore, tone, wav_bytes
 
 pytestmark = pytest.mark.integration
 

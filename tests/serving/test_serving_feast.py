@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from conftest import wav_bytes
-from serving_toys import fine_spec, tone, tone_spec
+from serving_toys import fine_spec, tone, tone_spec, wav_bytes
 
 from nordlid.workdir import Workdir
 

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import set_threshold, wav_bytes
-from serving_toys import PITCH, tone, tone_at
+from serving_toys import PITCH, set_threshold, tone, tone_at, wav_bytes
 
 from serving.predictor import should_escalate
 
