@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -64,10 +66,15 @@ def rff_mean(
     on this vector acts like an RBF-kernel model on the whole frame distribution, which
     captures the multi-modal shape that means and quantiles flatten.
     """
+    import torch
+
     z = (mfcc - mfcc.mean(axis=0)) / p.rff_scale_db
-    features = np.hstack([z, 2.0 * deltas(z, p.delta_width)])
+    features = torch.from_numpy(np.hstack([z, 2.0 * deltas(z, p.delta_width)]).astype(np.float32))
     w, b = proj
-    return np.cos(features @ w + b).mean(axis=0)
+    projected = features @ torch.from_numpy(w.astype(np.float32)) + torch.from_numpy(
+        b.astype(np.float32)
+    )
+    return projected.cos_().mean(dim=0).double().numpy()
 
 
 def correlations(x: np.ndarray) -> np.ndarray:
@@ -165,6 +172,7 @@ class AcousticExtractor(Extractor):
     """Weight-free acoustic statistics; optional silero-vad trimming of silence."""
 
     engine_autocast = False  # spectral statistics stay in float32
+    vad_threads = min(4, os.cpu_count() or 1)
 
     def __init__(self, vad: Any = None, device: str = "cpu", **params: Any) -> None:
         self.params = AcousticParams(**params)
@@ -206,10 +214,22 @@ class AcousticExtractor(Extractor):
             return wave
         return np.concatenate([wave[s:e] for s, e in segments])
 
+    def _trim_all(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Trim every wave; silero-vad (ONNX, GIL released) runs on a few threads."""
+        workers = min(len(waves), self.vad_threads)
+        if not self.params.trim_silence or workers <= 1:
+            return [self.trim(w) for w in waves]
+        if self._vad is None:
+            from validation.speech_quality import load_vad
+
+            self._vad = load_vad()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nordlid-vad") as pool:
+            return list(pool.map(self.trim, waves))
+
     def extract(self, waves: list[np.ndarray]) -> list[Row]:
         if not waves:
             return []
-        trimmed = [self.trim(np.asarray(w, dtype=np.float32)) for w in waves]
+        trimmed = self._trim_all([np.asarray(w, dtype=np.float32) for w in waves])
         for i, w in enumerate(trimmed):
             if w.size == 0:
                 raise ValueError(f"acoustic: wave {i} of the batch is empty")
