@@ -14,6 +14,7 @@ Each utterance runs on its own (no padding ever enters the pooled statistics).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -114,8 +115,15 @@ def save_checkpoint(directory: Path, backbone: Any, config: LidnetConfig) -> lis
 
 
 def weights_sha256(directory: Path) -> str:
+    path = directory / WEIGHTS_FILE
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:  # noqa: ARG001 - cache keys
     h = hashlib.sha256()
-    with open(directory / WEIGHTS_FILE, "rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -70,6 +70,10 @@ def train(
             workdir, config=LidnetTrainConfig(seed=seed, max_minutes=max_minutes), track=track
         )
         typer.echo(f"trained backbone {mv.ref} → {mv.path}")
+        if recipes or feature_service:
+            from training.recipes import refresh_backbone_features
+
+            refresh_backbone_features(workdir, backbone)
     if recipes:
         from training.recipes import train_recipes
 

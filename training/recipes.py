@@ -112,6 +112,19 @@ def tune_cascade(
     return choice
 
 
+def refresh_backbone_features(workdir: Workdir, extractor: str = "lidnet") -> None:
+    """After a backbone is (re)trained: extract its features and re-apply the Feast repo.
+
+    The extractor's spec follows the production checkpoint, so the engine supersedes the
+    features of the previous checkpoint and re-extracts every utterance.
+    """
+    from extractors.engine import run_extraction
+    from feature_repo import store
+
+    run_extraction(workdir, [extractor])
+    store.apply(workdir)
+
+
 def train_recipes(
     workdir: Workdir,
     *,
