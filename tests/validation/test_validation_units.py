@@ -233,3 +233,9 @@ def test_run_validation_rejects_missing_columns_and_empty_manifests(workdir: Wor
 def test_example_config_matches_the_defaults() -> None:
     example = Path(__file__).resolve().parents[2] / "validation" / "validation.example.yaml"
     assert load_config(example) == ValidationConfig()
+
+
+def test_readme_lists_every_reason_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "validation" / "README.md").read_text()
+    missing = [code for code in reasons.DESCRIPTIONS if f"`{code}`" not in readme]
+    assert not missing
