@@ -62,13 +62,13 @@ def test_simulated_noise_is_reported_as_drift(
     runner = CliRunner()
     sim = runner.invoke(app, ["drift", "simulate", "--noise-snr", "10", "--n", "24"])
     assert sim.exit_code == 0, sim.output
-    assert "wrote 24 simulated requests (noise10dB)" in sim.output
+    assert "wrote 24 simulated requests (noise10dB)" in sim.stdout
     assert len(list(workdir.serving_log.glob("*.parquet"))) == 1
     assert len(list(workdir.feedback_log.glob("*.parquet"))) == 1
 
     res = runner.invoke(app, ["drift", "--window", "24"])
     assert res.exit_code == 0, res.output
-    lines = res.output.strip().splitlines()
+    lines = res.stdout.strip().splitlines()  # logging goes to stderr
     assert lines[0].startswith("DRIFT:"), res.output
     assert lines[1].startswith("drifted features: acoustic__")
     assert any(line.startswith("live accuracy:") for line in lines)
