@@ -8,17 +8,22 @@ baseline script does).  Cost does not depend on weight values, so random weights
 
     .venv/bin/python benchmarks/extract_backbones.py --backbones xlsr --utterances 4
 
-Keep runs short on shared machines; numbers are only comparable within one run.
+Keep runs short on shared machines; numbers are only comparable within one run.  OpenMP
+threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a shared machine
+spinning threads burn CPU time on waiting, which inflates CPU-time figures and slows others.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
 
 SR = 16_000
 DEFAULT_BACKBONES = "xlsr,whisper-tiny,whisper-base,ecapa,titanet"
@@ -92,7 +97,7 @@ def main() -> None:
     print(
         f"{args.utterances} utterances, {audio_s:.1f} s of audio "
         f"({args.min_seconds:g}-{args.max_seconds:g} s each), device={args.device}, "
-        f"threads={args.threads}"
+        f"threads={args.threads}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
     )
     rows: list[tuple[str, ...]] = []
     for name in [b.strip() for b in args.backbones.split(",") if b.strip()]:
