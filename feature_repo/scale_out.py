@@ -62,8 +62,8 @@ class ScaleOutSettings(BaseModel):
     batch_engine: Literal["ray", "local"] = "ray"
     offline_store: Literal["ray", "file"] = "ray"
     ray_address: str | None = None
-    write_concurrency: int = Field(DEFAULT_WRITE_CONCURRENCY, gt=0)
-    max_workers: int | None = Field(None, gt=0)
+    write_concurrency: int = Field(default=DEFAULT_WRITE_CONCURRENCY, gt=0)
+    max_workers: int | None = Field(default=None, gt=0)
     redis_cluster_nodes: tuple[str, ...] = ()
     redis_cluster_password: str | None = None
 
