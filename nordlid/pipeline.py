@@ -167,7 +167,14 @@ def stage_holdout(wd: Workdir, cfg: RunConfig) -> dict[str, Any]:
     from serving.settings import load_settings
 
     out = wd.data / "holdout"
-    frame = synthesize_holdout(out, per_language=cfg.holdout_per_language, seed=cfg.seed + 1)
+    frame = synthesize_holdout(
+        out,
+        per_language=cfg.holdout_per_language,
+        seed=cfg.seed + 1,
+        languages=tuple(cfg.languages),
+        conditions=tuple(cfg.conditions),
+        clean_share=cfg.clean_share,
+    )
     truth = {
         str(Path(p).resolve()): (lang, cond)
         for p, lang, cond in zip(frame["path"], frame["language"], frame["condition"], strict=True)
@@ -299,7 +306,7 @@ def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> Pipelin
             lambda: stage_holdout(wd, cfg),
             deps=[wd.models / "aliases.json"],
             outs=[wd.reports / "holdout.json"],
-            params=base | {"n": cfg.holdout_per_language, "seed": cfg.seed},
+            params=base | {"n": cfg.holdout_per_language, "seed": cfg.seed, "c": cfg.conditions},
         ),
         force=force,
     )
