@@ -98,8 +98,10 @@ def load_settings(**overrides: object) -> ServingSettings:
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"]) or "settings"
-            name = f"NORDLID_{loc.upper()}" if loc != "settings" else loc
-            value = err.get("input")
-            parts.append(f"{name}={value!r}: {err['msg']}")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            loc = ".".join(str(x) for x in err["loc"])
+            if not loc:  # a check across fields names the variables itself
+                parts.append(msg)
+                continue
+            parts.append(f"NORDLID_{loc.upper()}={err.get('input')!r}: {msg}")
         raise ConfigError("invalid serving settings: " + "; ".join(parts)) from None
