@@ -34,6 +34,7 @@ class ExtractorFeatureComputer:
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
         self._extractors: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def _extractor(self, view: str) -> Any:
@@ -49,6 +50,7 @@ class ExtractorFeatureComputer:
                 )
             extractor = registry.create(names[view]).to(self.device)
             self._extractors[view] = extractor
+            self._locks[view] = threading.Lock()
             log.info("loaded extractor %s for view %s", names[view], view)
             return extractor
 
@@ -60,7 +62,10 @@ class ExtractorFeatureComputer:
         out: dict[str, list[FeatureRow]] = {}
         for view in views:
             extractor = self._extractor(view)
-            rows = _extract_waves()(extractor, waves)
+            # one call at a time per extractor: extractors keep state (buffers, caches) and
+            # are not promised to be thread-safe; torch parallelises inside each call
+            with self._locks[view]:
+                rows = _extract_waves()(extractor, waves)
             if isinstance(rows, pd.DataFrame):
                 rows = rows.to_dict("records")
             names = extractor.spec.feature_names

@@ -207,3 +207,25 @@ def test_without_models_the_service_starts_but_is_not_ready(
         "/v1/identify", files={"file": ("x.wav", wav_bytes(tone("da", 1.2, rng=rng)), "audio/wav")}
     )
     assert r.status_code == 503 and "no-such-model" in r.json()["detail"]
+
+
+@pytest.mark.integration
+def test_concurrent_requests_all_answered_and_logged(make_client, served_workdir) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = make_client(premium_model="")
+    langs = ["da", "fo", "is", "no", "sv"] * 2
+    bodies = [
+        wav_bytes(tone(lang, 1.2, rng=np.random.default_rng(i))) for i, lang in enumerate(langs)
+    ]
+
+    def post(body: bytes):
+        return client.post("/v1/identify", files={"file": ("x.wav", body, "audio/wav")})
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(post, bodies))
+    assert [r.status_code for r in responses] == [200] * len(langs)
+    assert [r.json()["language"] for r in responses] == langs
+    assert len({r.json()["request_id"] for r in responses}) == len(langs)
+    client.__exit__(None, None, None)
+    assert len(pd.read_parquet(served_workdir.serving_log)) == len(langs)
