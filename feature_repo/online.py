@@ -91,6 +91,54 @@ def decode_value(raw: bytes, is_vector: bool) -> Any:
     return payload
 
 
+class EntityKeyEncoder:
+    """Feast's Redis key of an utterance: ``serialize_entity_key(key) + project``.
+
+    For one string join key that is ``prefix + len(value) (u32 LE) + value + project``; the
+    prefix is learnt from Feast itself and kept only if it reproduces Feast's keys exactly
+    (otherwise every key goes through Feast).
+    """
+
+    def __init__(self, project: str, join_key: str = "utterance_id", version: int = 3) -> None:
+        self._project = project.encode("utf-8")
+        self._join_key = join_key
+        self._version = version
+        self._prefix = self._derive_prefix()
+
+    def feast_key(self, utterance_id: str) -> bytes:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+        from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+        key = EntityKeyProto(
+            join_keys=[self._join_key], entity_values=[ValueProto(string_val=utterance_id)]
+        )
+        return (
+            serialize_entity_key(key, entity_key_serialization_version=self._version)
+            + self._project
+        )
+
+    def _derive_prefix(self) -> bytes | None:
+        probes = ("x", "utt-0001", "ünïcødé-id")
+        sample = self.feast_key(probes[0])
+        encoded = probes[0].encode()
+        tail = struct.pack("<I", len(encoded)) + encoded + self._project
+        if not sample.endswith(tail):
+            return None
+        prefix = sample[: -len(tail)]
+        for probe in probes[1:]:
+            raw = probe.encode()
+            if prefix + struct.pack("<I", len(raw)) + raw + self._project != self.feast_key(probe):
+                return None
+        return prefix
+
+    def key(self, utterance_id: str) -> bytes:
+        if self._prefix is None:
+            return self.feast_key(utterance_id)
+        raw = utterance_id.encode()
+        return self._prefix + struct.pack("<I", len(raw)) + raw + self._project
+
+
 class RedisOnlineReader:
     """Reads whole feature services for a batch of utterance ids from Feast's Redis layout."""
 
@@ -105,9 +153,6 @@ class RedisOnlineReader:
         from feast.infra.online_stores.helpers import _mmh3
 
         self._client = client
-        self._project = project.encode("utf-8")
-        self._join_key = join_key
-        self._version = entity_key_serialization_version
         self.views = tuple(views)
         fields: list[bytes] = []
         self.columns: list[tuple[str, bool]] = []
@@ -132,46 +177,11 @@ class RedisOnlineReader:
                                                 length))
                 else:
                     self._vector_layout.append(None)
-        self._key_template: tuple[bytes, bytes] | None = self._derive_key_template()
+        self._keys = EntityKeyEncoder(project, join_key, entity_key_serialization_version)
         self._frame_columns: pd.Index | None = None
 
-    def _feast_key(self, utterance_id: str) -> bytes:
-        from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-        from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-
-        key = EntityKeyProto(
-            join_keys=[self._join_key], entity_values=[ValueProto(string_val=utterance_id)]
-        )
-        return (
-            serialize_entity_key(key, entity_key_serialization_version=self._version)
-            + self._project
-        )
-
-    def _derive_key_template(self) -> tuple[bytes, bytes] | None:
-        """Feast's key for one string entity is ``prefix + len(value) (u32 LE) + value +
-        project``; learn the prefix from Feast itself and keep it only if it reproduces
-        Feast's keys exactly (otherwise every key goes through Feast)."""
-        probes = ("x", "utt-0001", "ünïcødé-id")
-        sample = self._feast_key(probes[0])
-        encoded = probes[0].encode()
-        tail = struct.pack("<I", len(encoded)) + encoded + self._project
-        if not sample.endswith(tail):
-            return None
-        template = (sample[: -len(tail)], self._project)
-        for probe in probes[1:]:
-            raw = probe.encode()
-            mine = template[0] + struct.pack("<I", len(raw)) + raw + template[1]
-            if mine != self._feast_key(probe):
-                return None
-        return template
-
     def redis_key(self, utterance_id: str) -> bytes:
-        if self._key_template is None:
-            return self._feast_key(utterance_id)
-        raw = utterance_id.encode()
-        prefix, project = self._key_template
-        return prefix + struct.pack("<I", len(raw)) + raw + project
+        return self._keys.key(utterance_id)
 
     def fetch(self, utterance_ids: Sequence[str]) -> list[list[bytes | None]]:
         """Raw field values, one list per id (one pipelined round trip)."""

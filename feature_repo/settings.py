@@ -8,6 +8,7 @@ offline store, everything under ``<workdir>/data/feast/``).  Environment variabl
   ``postgresql+psycopg://user@127.0.0.1:5432/feast`` for a shared deployment.
 - ``NORDLID_FEAST_PROJECT`` → the Feast project name (default ``nordlid``).
 - ``NORDLID_FEAST_WRITE_BATCH`` → rows per online-store write batch during materialization.
+- ``NORDLID_FEAST_MATERIALIZE`` → ``direct`` (default) or ``feast``: how Redis is loaded.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ENV_VARS = (
     "NORDLID_FEAST_REGISTRY",
     "REDIS_URL",
     "NORDLID_FEAST_WRITE_BATCH",
+    "NORDLID_FEAST_MATERIALIZE",
 )
 """The environment variables the settings are read from."""
 
@@ -108,6 +110,9 @@ class FeastSettings(BaseModel):
     write_batch_size: int | None = Field(DEFAULT_WRITE_BATCH, gt=0)
     redis_skip_dedup: bool = False
     serve_while_materializing: bool = True
+    materialize_engine: Literal["feast", "direct"] = "direct"
+    """Redis only: ``direct`` writes Feast's layout from pyarrow (see redis_writer),
+    ``feast`` uses Feast's local materialization engine.  SQLite always uses Feast's."""
 
     @field_validator("project")
     @classmethod
@@ -153,6 +158,9 @@ def settings_from_env(
             raw["write_batch_size"] = int(batch)
         except ValueError:
             raise ConfigError(f"NORDLID_FEAST_WRITE_BATCH={batch!r}: not an integer") from None
+    engine = env.get("NORDLID_FEAST_MATERIALIZE")
+    if engine:
+        raw["materialize_engine"] = engine
     raw.update(overrides)
     try:
         return FeastSettings.model_validate(raw)

@@ -23,6 +23,7 @@ import pandas as pd
 from extractors.spec import ExtractorSpec
 from feature_repo.config import REPO_DIR, write_config
 from feature_repo.definitions import (
+    FEATURE_TTL,
     JOIN_KEY,
     LABELS_VIEW,
     build_definitions,
@@ -223,8 +224,51 @@ def materialize(
                 "feature view %s has no data yet (%s); skipped", v, _source_path(registered[v])
             )
     if with_data:
-        store.materialize_incremental(end_date=end_ts, feature_views=with_data)
+        handle = _handle(wd)
+        if handle.settings.online == "redis" and handle.settings.materialize_engine == "direct":
+            _materialize_direct(handle, [registered[v] for v in with_data], end_ts)
+        else:
+            store.materialize_incremental(end_date=end_ts, feature_views=with_data)
     return MaterializeResult(end=end_ts, rows=rows, materialized=with_data)
+
+
+def _materialize_direct(handle: _Handle, views: list[FeatureView], end: datetime) -> None:
+    """Incremental materialization into Redis without Feast's per-value Python conversion
+    (same start/end rule, same Redis layout, same registry bookkeeping)."""
+    from feature_repo.redis_writer import write_view
+
+    store = handle.store
+    client = _redis_client(handle)
+    batch = handle.settings.write_batch_size or 500
+    for fv in views:
+        start = fv.most_recent_end_time
+        if start is None:
+            start = datetime.now(UTC) - (fv.ttl or FEATURE_TTL)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        written = write_view(
+            client,
+            handle.settings.project,
+            fv,
+            parquet_files(_source_path(fv)),
+            start,
+            end,
+            join_key=JOIN_KEY,
+            entity_key_serialization_version=store.config.entity_key_serialization_version,
+            batch_rows=min(batch, 1000),
+            dedup=not handle.settings.redis_skip_dedup,
+        )
+        store.registry.apply_materialization(fv, store.project, start, end)
+        logger.info("materialized %s: %d rows from %s to %s", fv.name, written, start, end)
+
+
+def _redis_client(handle: _Handle) -> Any:
+    if handle.redis_client is None:
+        import redis
+
+        assert handle.settings.redis is not None
+        handle.redis_client = redis.Redis(**handle.settings.redis.client_kwargs())  # type: ignore[arg-type]
+    return handle.redis_client
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -310,8 +354,6 @@ def _reader(handle: _Handle, service: str | Sequence[str]) -> RedisOnlineReader:
     reader = handle.readers.get(key)
     if reader is not None:
         return reader
-    import redis
-
     store = handle.store
     _, names = _service_refs(store, service)
     registered = {v.name: v for v in store.list_feature_views(allow_cache=True)}
@@ -325,11 +367,8 @@ def _reader(handle: _Handle, service: str | Sequence[str]) -> RedisOnlineReader:
             if n.startswith(f"{view}__")
         )
         view_fields.append(ViewFields(view=view, features=feats))
-    if handle.redis_client is None:
-        assert handle.settings.redis is not None
-        handle.redis_client = redis.Redis(**handle.settings.redis.client_kwargs())  # type: ignore[arg-type]
     reader = RedisOnlineReader(
-        handle.redis_client,
+        _redis_client(handle),
         handle.settings.project,
         view_fields,
         join_key=JOIN_KEY,

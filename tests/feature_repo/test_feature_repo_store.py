@@ -214,3 +214,53 @@ def test_unknown_service_is_a_clear_error(
     store.apply(sqlite_store)
     with pytest.raises(FeatureStoreError, match="unknown feature service 'lid_nope'"):
         store.online_features(sqlite_store, "lid_nope", ["x"])
+
+
+@pytest.mark.integration
+def test_direct_redis_materialization_writes_exactly_what_feast_writes(
+    workdir: Workdir,
+    test_specs: list[ExtractorSpec],
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uuid
+
+    import redis
+
+    corpus = write_corpus(workdir, test_specs, n=6)
+    lidnet = next(s for s in test_specs if s.name == "lidnet")
+    # a re-extraction (later event time) and a rewrite (same event time, later created time)
+    write_features(workdir, feature_rows(lidnet, [corpus.ids[0]], event=T0 + timedelta(days=2),
+                                         seed=11), "lidnet", "reextract")
+    write_features(workdir, feature_rows(lidnet, [corpus.ids[1]], event=T0,
+                                         created=T0 + timedelta(hours=3), seed=12),
+                   "lidnet", "rewrite")
+    client = redis.Redis.from_url(redis_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    dumps: dict[str, dict[bytes, dict[bytes, bytes]]] = {}
+    projects = {}
+    try:
+        for engine in ("feast", "direct"):
+            project = projects[engine] = f"nordlid_t{uuid.uuid4().hex[:10]}"
+            monkeypatch.setenv("NORDLID_FEAST_PROJECT", project)
+            monkeypatch.setenv("NORDLID_FEAST_MATERIALIZE", engine)
+            store.apply(workdir)
+            store.materialize(workdir)
+            suffix = project.encode()
+            dumps[engine] = {
+                k[: -len(suffix)]: client.hgetall(k)
+                for k in client.scan_iter(match=b"*" + suffix)
+            }
+            # a second run writes nothing new and changes nothing
+            store.materialize(workdir)
+            assert {k[: -len(suffix)]: client.hgetall(k)
+                    for k in client.scan_iter(match=b"*" + suffix)} == dumps[engine]
+        assert len(dumps["feast"]) == 6
+        assert dumps["direct"] == dumps["feast"]
+    finally:
+        for project in projects.values():
+            keys = list(client.scan_iter(match=b"*" + project.encode()))
+            if keys:
+                client.delete(*keys)
+        store.close(workdir)
+        client.close()
