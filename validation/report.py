@@ -252,13 +252,16 @@ def render_markdown(r: ReportInputs) -> str:
 
 def write_report(r: ReportInputs) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``r.out_dir``; returns both paths."""
-    import markdown
-
     r.out_dir.mkdir(parents=True, exist_ok=True)
     text = render_markdown(r)
     md_path = r.out_dir / "report.md"
     md_path.write_text(text, encoding="utf-8")
-    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    try:
+        import markdown
+    except ImportError:  # the Markdown file is the report; the HTML is a convenience
+        body = f"<pre>{html.escape(text)}</pre>"
+    else:
+        body = markdown.markdown(text, extensions=["tables", "fenced_code"])
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape('nordlid validation report')}</title>"
