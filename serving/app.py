@@ -69,16 +69,22 @@ class IdentifyOut(BaseModel):
 class UploadGuard:
     """Rejects non-multipart or oversized uploads to /v1/identify before the body is parsed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, api_key: str | None = None) -> None:
         self.app = app
         self.max_body = max_bytes + MULTIPART_OVERHEAD
         self.max_bytes = max_bytes
+        self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != IDENTIFY_PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:  # authenticate before reading (or rejecting) any body
+            check_api_key(self.api_key, headers.get("x-api-key"), headers.get("authorization"))
+        except RequestError as exc:
+            await _send_json(scope, receive, send, exc.status, exc.reason)
+            return
         ctype = headers.get("content-type", "")
         if not ctype.lower().startswith("multipart/form-data"):
             shown = ctype or "none"
@@ -205,16 +211,11 @@ def create_app(
     _install_error_handlers(app)
 
     def require_api_key(request: Request) -> None:
-        expected = settings.api_key_value()
-        if expected is None:
-            return
-        given = _given_key(request.headers.get("x-api-key"), request.headers.get("authorization"))
-        if given is None:
-            raise RequestError(
-                401, "missing API key: send it as X-API-Key or Authorization: Bearer"
-            )
-        if not secrets.compare_digest(given.encode(), expected.encode()):
-            raise RequestError(403, "wrong API key")
+        check_api_key(
+            settings.api_key_value(),
+            request.headers.get("x-api-key"),
+            request.headers.get("authorization"),
+        )
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
@@ -271,7 +272,9 @@ def create_app(
     async def metrics() -> Response:
         return Response(service.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
-    app.add_middleware(UploadGuard, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        UploadGuard, max_bytes=settings.max_upload_bytes, api_key=settings.api_key_value()
+    )
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     return app
 
@@ -285,6 +288,17 @@ async def _tick(service: Service, run: Callable[..., Awaitable[Any]]) -> None:
     while True:
         await asyncio.sleep(1.0)
         await run(service.tick)
+
+
+def check_api_key(expected: str | None, x_api_key: str | None, authorization: str | None) -> None:
+    """Raise 401 (no key) or 403 (wrong key) when a key is configured."""
+    if expected is None:
+        return
+    given = _given_key(x_api_key, authorization)
+    if given is None:
+        raise RequestError(401, "missing API key: send it as X-API-Key or Authorization: Bearer")
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise RequestError(403, "wrong API key")
 
 
 def _given_key(x_api_key: str | None, authorization: str | None) -> str | None:
@@ -343,17 +357,15 @@ def _plain(errors: Any) -> Any:
 async def _stream(
     ws: WebSocket, service: Service, settings: ServingSettings, run: Callable[..., Awaitable[Any]]
 ) -> None:
-    expected = settings.api_key_value()
-    if expected is not None:
-        given = _given_key(
+    try:
+        check_api_key(
+            settings.api_key_value(),
             ws.headers.get("x-api-key") or ws.query_params.get("api_key"),
             ws.headers.get("authorization"),
         )
-        if given is None or not secrets.compare_digest(given.encode(), expected.encode()):
-            status = 401 if given is None else 403
-            reason = "missing API key" if given is None else "wrong API key"
-            await ws.send_denial_response(JSONResponse({"detail": reason}, status_code=status))
-            return
+    except RequestError as exc:
+        await ws.send_denial_response(JSONResponse({"detail": exc.reason}, status_code=exc.status))
+        return
     await ws.accept()
     try:
         buffer = StreamBuffer(

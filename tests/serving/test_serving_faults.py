@@ -64,6 +64,10 @@ def test_api_key_required_on_v1_only(make_client, rng) -> None:
         "/v1/identify", files={"file": ("x.wav", wav_bytes(tone("da", 1.2, rng=rng)), "audio/wav")}
     )
     assert no_key.status_code == 401
+    # authentication comes before any look at the body
+    assert client.post("/v1/identify", json={"x": 1}).status_code == 401
+    wrong = client.post("/v1/identify", json={}, headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 403 and wrong.json()["detail"] == "wrong API key"
     assert client.get("/v1/utterances/x/language").status_code == 401
     assert (
         client.post("/v1/feedback", json={"request_id": "x", "language": "da"}).status_code == 401
