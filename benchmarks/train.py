@@ -48,9 +48,9 @@ def bench_lidnet(
     from training.cost import count_gflops
 
     configs = {
-        "ecapa c96 (default)": LidnetConfig(),
-        "ecapa c64": LidnetConfig(channels=64),
-        "xvector c128": LidnetConfig(arch="xvector", channels=128),
+        "xvector c128 (default)": LidnetConfig(),
+        "ecapa c96": LidnetConfig(arch="ecapa", channels=96),
+        "ecapa c64": LidnetConfig(arch="ecapa", channels=64),
         "xvector c128 hop20": LidnetConfig(arch="xvector", channels=128, hop_ms=20.0),
     }
     out = []

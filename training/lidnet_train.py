@@ -54,7 +54,7 @@ class LidnetTrainConfig(BaseModel):
     model: LidnetConfig = Field(default_factory=LidnetConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     epochs: int = 12
-    batch_size: int = 32
+    batch_size: int = 16
     crop_s: float = 2.0
     lr: float = 4e-3
     weight_decay: float = 1e-4
@@ -139,22 +139,35 @@ def make_batch(
 
 # ------------------------------------------------------------------ training
 def _predict(
-    backbone: Any, classifier: Any, waves: list[np.ndarray]
+    backbone: Any, classifier: Any, waves: list[np.ndarray], batch_size: int = 16
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, embeddings) of full utterances, one at a time (no padding)."""
+    """(probabilities, embeddings) of full utterances, in input order.
+
+    Utterances of similar length are batched with zero padding and relative lengths, so
+    the normalisation and the pooling see each utterance's own frames only.
+    """
     import torch
 
     from extractors.lidnet import MIN_SAMPLES
 
     backbone.eval()
-    probs, embs = [], []
+    dim = classifier.in_features
+    probs = np.zeros((len(waves), classifier.out_features), dtype=np.float64)
+    embs = np.zeros((len(waves), dim), dtype=np.float32)
+    order = np.argsort([w.size for w in waves])
     with torch.no_grad():
-        for w in waves:
-            x = w if w.size >= MIN_SAMPLES else np.pad(w, (0, MIN_SAMPLES - w.size))
-            emb = backbone(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None])
-            probs.append(torch.softmax(classifier(emb), dim=1)[0].numpy())
-            embs.append(emb[0].numpy())
-    return np.array(probs, dtype=np.float64), np.array(embs, dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            sizes = [max(waves[i].size, MIN_SAMPLES) for i in idx]
+            n = max(sizes)
+            x = np.zeros((len(idx), n), dtype=np.float32)
+            for row, i in enumerate(idx):
+                x[row, : waves[i].size] = waves[i]
+            lengths = torch.tensor([s / n for s in sizes], dtype=torch.float32)
+            emb = backbone(torch.from_numpy(x), lengths)
+            probs[idx] = torch.softmax(classifier(emb), dim=1).double().numpy()
+            embs[idx] = emb.numpy()
+    return probs, embs
 
 
 @dataclass
@@ -336,7 +349,7 @@ def train_lidnet(
         d = data[split]
         if not d.waves:
             continue
-        proba, _ = _predict(result.backbone, result.classifier, d.waves)
+        proba, _ = _predict(result.backbone, result.classifier, d.waves, batch_size=1)  # exact
         m = evaluate_predictions(
             proba,
             np.asarray(labels, dtype=object)[d.y],
