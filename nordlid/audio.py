@@ -137,7 +137,8 @@ def pcm_sha256(source: str | Path | bytes | Audio, name: str | None = None) -> s
     copy does not (that is a *near* duplicate, found by validation's fingerprints).
     """
     if isinstance(source, Audio):
-        pcm = np.clip(np.round(source.samples * 32767.0), -32768, 32767).astype("<i2")
+        # decoding divides 16-bit PCM by 32768, so this inverts it exactly
+        pcm = np.clip(np.round(source.samples * 32768.0), -32768, 32767).astype("<i2")
         channels = source.num_channels
     else:
         audio = decode(source, name, dtype="int16")
@@ -157,9 +158,19 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLE_RATE) -> np.ndarray:
-    """Band-limited resampling with torchaudio (sinc interpolation)."""
+    """Band-limited resampling: soxr (high quality, ~30x faster on CPU) or torchaudio's sinc.
+
+    Every stage calls this one function, so batch features and served features agree.
+    """
     if orig_sr == target_sr:
         return wave.astype(np.float32, copy=False)
+    try:
+        import soxr
+    except ImportError:  # soxr is a declared dependency; torchaudio is the documented fallback
+        soxr = None
+    if soxr is not None:
+        out = soxr.resample(np.ascontiguousarray(wave, dtype=np.float32), orig_sr, target_sr, "HQ")
+        return np.asarray(out, dtype=np.float32)
     import torch
     import torchaudio.functional as taf
 

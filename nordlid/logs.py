@@ -18,5 +18,13 @@ def configure(level: str = "INFO") -> None:
         handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
         force=True,
     )
-    for noisy in ("urllib3", "filelock", "numba", "matplotlib", "httpx", "fsspec"):
+    for noisy in (
+        "urllib3",
+        "filelock",
+        "numba",
+        "matplotlib",
+        "httpx",
+        "fsspec",
+        "great_expectations",
+    ):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))

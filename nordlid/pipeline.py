@@ -96,10 +96,11 @@ def stage_corpus(wd: Workdir, cfg: RunConfig) -> None:
 
 
 def stage_validate(wd: Workdir) -> dict[str, Any]:
-    from corpus.manifest import read_manifest
     from validation.gates import run_validation
+    from validation.io import read_raw_manifest
 
-    result = run_validation(read_manifest(wd.manifest), wd)
+    # raw read: rows with bad fields must reach the gates (and quarantine), not abort here
+    result = run_validation(read_raw_manifest(wd.manifest), wd)
     info = {
         "input": result.n_input,
         "kept": result.n_kept,

@@ -82,3 +82,10 @@ def test_non_finite_samples_rejected(tmp_path: Path) -> None:
     with pytest.raises(AudioDecodeError) as info:
         decode(path)
     assert info.value.code == "non_finite"
+
+
+def test_hash_of_decoded_audio_equals_hash_of_file(tmp_path: Path) -> None:
+    pcm = np.round(_tone(16_000) * 32767).astype(np.int16)
+    pcm[:10] = -32768  # the extreme value must survive the float round trip
+    sf.write(tmp_path / "a.wav", pcm, 16_000, subtype="PCM_16")
+    assert pcm_sha256(decode(tmp_path / "a.wav")) == pcm_sha256(tmp_path / "a.wav")
