@@ -251,7 +251,7 @@ def create_app(
 
     @v1.post("/models/reload")
     async def reload() -> dict[str, Any]:
-        return {"models": await run(service.reload)}
+        return {"models": await run(service.request_reload)}
 
     app.include_router(v1)
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from nordlid import LANGUAGE_NAMES, LANGUAGES
@@ -76,15 +77,46 @@ class Service:
         self._predictor: Predictor | None = None
         self._load_error: str | None = "models not loaded yet"
         self._reload_lock = threading.Lock()
+        self._seen_reload = 0
 
     # --- life cycle -------------------------------------------------------------------
     def start(self) -> None:
         self.pusher.start()
         self.index.load_existing(self.workdir.serving_log)
+        self._seen_reload = self._reload_stamp()
         try:
             self.reload()
         except ModelUnavailableError as exc:
             log.warning("serving without a model until one is registered and reloaded: %s", exc)
+
+    # --- reload across worker processes -----------------------------------------------
+    @property
+    def reload_marker(self) -> Path:
+        """Touched by ``POST /v1/models/reload``; every worker process reloads when it moves."""
+        return self.workdir.data / "serving_reload.stamp"
+
+    def _reload_stamp(self) -> int:
+        try:
+            return self.reload_marker.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def request_reload(self) -> list[dict[str, Any]]:
+        """Reload here now, and tell the other workers (they follow within a tick)."""
+        self.reload_marker.parent.mkdir(parents=True, exist_ok=True)
+        self.reload_marker.write_text(datetime.now(UTC).isoformat())
+        self._seen_reload = self._reload_stamp()
+        return self.reload()
+
+    def _follow_reload(self) -> None:
+        stamp = self._reload_stamp()
+        if stamp == self._seen_reload:
+            return
+        self._seen_reload = stamp
+        try:
+            self.reload()
+        except ModelUnavailableError as exc:
+            log.warning("reload requested by another worker failed, keeping models: %s", exc)
 
     def stop(self) -> None:
         self.pusher.stop()
@@ -92,9 +124,10 @@ class Service:
         self.feedback_log.flush()
 
     def tick(self) -> None:
-        """Periodic housekeeping: flush logs that are due."""
+        """Periodic housekeeping: flush logs that are due, follow reload requests."""
         self.serving_log.flush_if_due()
         self.feedback_log.flush_if_due()
+        self._follow_reload()
 
     def reload(self) -> list[dict[str, Any]]:
         """Load the models behind the registry aliases (then swap them in atomically).

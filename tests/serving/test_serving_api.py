@@ -180,7 +180,7 @@ def test_models_health_ready_metrics(make_client, rng) -> None:
 def test_reload_swaps_models_from_the_aliases(make_client, served_workdir) -> None:
     from training.registry import ModelRegistry
 
-    client = make_client()
+    client, other = make_client(), make_client()
     reg = ModelRegistry(served_workdir.models)
     card = reg.load_card("@mini")
     version, path = reg.new_version(card.name)
@@ -193,6 +193,9 @@ def test_reload_swaps_models_from_the_aliases(make_client, served_workdir) -> No
     assert r.status_code == 200, r.text
     assert r.json()["models"][0]["model"] == f"tone-mini@{version}"
     assert client.get("/v1/models").json()["models"][0]["model"] == f"tone-mini@{version}"
+    # another worker process of the same deployment follows on its next (1 s) tick
+    other.app.state.service.tick()
+    assert other.get("/v1/models").json()["models"][0]["model"] == f"tone-mini@{version}"
 
 
 @pytest.mark.integration
