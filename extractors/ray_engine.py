@@ -74,6 +74,8 @@ ERROR_COL = "_error"
 AUDIO_COL = "_audio_s"
 LINEAGE_COL = "_lineage"
 _TS = pa.timestamp("us", tz="UTC")
+DECODE_TASK_MEMORY = 256 * 1024**2
+"""Bytes reserved per decode task (a 120 s batch of 48 kHz stereo decodes to ~50 MB)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -285,10 +287,6 @@ def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
         ray.shutdown()
 
 
-def _decode_task_args() -> dict[str, Any]:
-    return {"num_cpus": 1}
-
-
 def _default_workers(num_gpus_per_worker: float) -> int:
     import ray
 
@@ -369,9 +367,11 @@ def _run_one_ray(
             decode_plan_rows,
             batch_size=1,
             batch_format="pyarrow",
-            # a remote-args function keeps decoding in CPU tasks of its own (Ray Data would
-            # otherwise fuse it into the actors, which then decode and extract in turn)
-            ray_remote_args_fn=_decode_task_args,
+            num_cpus=1,
+            # a memory request of their own also keeps decoding in separate CPU tasks (Ray
+            # Data fuses stages with equal resource requests into the actors, which would
+            # then decode and extract in turn instead of overlapping the two)
+            memory=DECODE_TASK_MEMORY,
         )
         .map_batches(
             ExtractActor,
