@@ -54,6 +54,9 @@ class ModelCard(BaseModel):
     feature_service: str | None = None
     features: list[FeatureRef] = Field(default_factory=list)
     feature_views: dict[str, str] = Field(default_factory=dict)  # view -> extractor version
+    # view -> checkpoint identity of its backbone (e.g. "lidnet@2:ab12..."): embeddings of
+    # another checkpoint mean something else even when the dimension is unchanged
+    feature_checkpoints: dict[str, str] = Field(default_factory=dict)
     labels: list[str] = Field(default_factory=list)
     threshold: float | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)  # {"dev": {...}, "test": {...}}
@@ -279,6 +282,7 @@ class ModelRegistry:
             )
         if check_features:
             check_against_registry(card.features, model=card.ref)
+            check_checkpoints(card)
         path = self.version_dir(name, version)
         head = load_head(path)
         if list(head.labels) != list(card.labels):
@@ -355,6 +359,26 @@ class ModelRegistry:
             "; ".join(reasons),
         )
         return decision
+
+
+def check_checkpoints(card: ModelCard) -> None:
+    """Fail when a view's backbone checkpoint changed since the model was trained."""
+    if not card.feature_checkpoints:
+        return
+    from extractors import registry
+
+    current = {s.view_name: s.checkpoint or "" for s in registry.all_specs()}
+    changed = [
+        f"{view}: trained on {ckpt!r}, registry now has {current.get(view)!r}"
+        for view, ckpt in sorted(card.feature_checkpoints.items())
+        if current.get(view, "") != ckpt
+    ]
+    if changed:
+        raise FeatureMismatchError(
+            f"model {card.ref} was trained on embeddings of another backbone checkpoint: "
+            + "; ".join(changed)
+            + " — retrain it on the current features"
+        )
 
 
 def _gate_view(m: dict[str, Any]) -> dict[str, Any]:

@@ -49,8 +49,11 @@ class ModelVersion:
         return f"{self.name}@{self.version}"
 
 
-def service_features(workdir: Workdir, service: str) -> tuple[list[FeatureRef], dict[str, str]]:
-    """Feature refs (card order) and view → extractor version of a Feast feature service.
+def service_features(
+    workdir: Workdir, service: str
+) -> tuple[list[FeatureRef], dict[str, str], dict[str, str]]:
+    """Feature refs (card order), view → extractor version and view → checkpoint identity
+    (backbone views only) of a Feast feature service.
 
     The service is resolved from the same definitions ``nordlid features apply`` registers
     (derived from the extractor registry), so lengths come from the extractor specs.
@@ -68,12 +71,15 @@ def service_features(workdir: Workdir, service: str) -> tuple[list[FeatureRef], 
         )
     refs: list[FeatureRef] = []
     versions: dict[str, str] = {}
+    checkpoints: dict[str, str] = {}
     for projection in fs.feature_view_projections:
         view = projection.name
         spec = defs.specs.get(view)
         if spec is None:
             continue  # the labels view: labels come from the entity frame
         versions[view] = spec.version
+        if spec.needs_weights and spec.checkpoint:
+            checkpoints[view] = spec.checkpoint
         for fld in projection.features:
             col = spec.column(fld.name)
             if col.dtype == "string":
@@ -81,7 +87,7 @@ def service_features(workdir: Workdir, service: str) -> tuple[list[FeatureRef], 
             refs.append(FeatureRef(ref=f"{view}__{col.name}", length=col.length))
     if not refs:
         raise ConfigError(f"feature service {service!r} has no numeric features")
-    return refs, versions
+    return refs, versions, checkpoints
 
 
 def _labels(entity_df: pd.DataFrame) -> list[str]:
@@ -159,8 +165,9 @@ def train_model(
     config = (config or HeadConfig()).model_copy(update={"kind": head})
     HeadConfig.model_validate(config.model_dump())
     name = name or f"{feature_service}-{head}".replace("_", "-")
+    checkpoints: dict[str, str] = {}
     if features is None:
-        features, views = service_features(workdir, feature_service)
+        features, views, checkpoints = service_features(workdir, feature_service)
     else:
         views = feature_views or {}
     if entity_df is None:
@@ -204,6 +211,7 @@ def train_model(
         feature_service=feature_service,
         features=features,
         feature_views=views,
+        feature_checkpoints=checkpoints,
         labels=labels,
         metrics=metrics,
         cost=cost,

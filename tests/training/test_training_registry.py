@@ -196,3 +196,30 @@ def test_train_model_registers_and_mismatched_registry_fails_clearly(
     # a feature missing from the input frame is named too
     with pytest.raises(FeatureMismatchError, match="toy__score"):
         loaded.predict_proba(frame.drop(columns="toy__score"))
+
+
+def test_model_on_another_backbone_checkpoint_fails_clearly(monkeypatch):
+    from training.registry import check_checkpoints
+
+    def spec() -> ExtractorSpec:
+        return ExtractorSpec(
+            name="toybone",
+            version="1",
+            columns=(FeatureColumn("embedding", length=4),),
+            checkpoint="toybone@2:bbbb",
+            needs_weights=True,
+        )
+
+    extractor_registry._load_builtin()
+    monkeypatch.setitem(
+        extractor_registry._ENTRIES,
+        "toybone",
+        RegistryEntry(name="toybone", spec=spec, factory="builtins:object", description="test"),
+    )
+    card = _card("m", 1, 0.9, {"da": 0.9})
+    card.features = [FeatureRef(ref="toybone__embedding", length=4)]
+    card.feature_checkpoints = {"toybone": "toybone@2:bbbb"}
+    check_checkpoints(card)  # same checkpoint: fine
+    card.feature_checkpoints = {"toybone": "toybone@1:aaaa"}
+    with pytest.raises(FeatureMismatchError, match=r"toybone: trained on 'toybone@1:aaaa'"):
+        check_checkpoints(card)
