@@ -333,6 +333,9 @@ def historical_features(
             part = part.drop(columns=[JOIN_KEY, "event_timestamp"])
             result = result.merge(part, on=_ROW, how="left")
     result = result.sort_values(_ROW, kind="stable").reset_index(drop=True).drop(columns=[_ROW])
+    for view in _views_of(names):
+        cols = [n for n in names if n.startswith(f"{view}__")]
+        _fix_created_ties(store, view, result, cols)
     found = np.ones(len(result), dtype=bool)
     for view in _views_of(names):
         cols = [n for n in names if n.startswith(f"{view}__")]
@@ -342,6 +345,74 @@ def historical_features(
 
 
 _ROW = "__nordlid_row"
+
+
+def _fix_created_ties(
+    store: FeatureStore, view: str, result: pd.DataFrame, cols: list[str]
+) -> None:
+    """Where one utterance has several rows with the same event time (a re-extraction that
+    kept the event time), the row with the latest ``created_timestamp`` must win.  Feast's
+    file offline store sorts by created time and then by event time with an unstable sort,
+    so it may pick either; this re-reads just those rows and sets the right values."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+    from feast.errors import FeatureViewNotFoundException
+
+    try:
+        fv = store.get_feature_view(view, allow_registry_cache=True)
+    except FeatureViewNotFoundException:
+        return
+    created = getattr(fv.batch_source, "created_timestamp_column", "")
+    files = parquet_files(_source_path(fv))
+    if not created or not files or result.empty:
+        return
+    dataset = pads.dataset([str(f) for f in files], format="parquet")
+    keys = dataset.to_table(columns=[JOIN_KEY, "event_timestamp"]).to_pandas()
+    dup = keys[keys.duplicated([JOIN_KEY, "event_timestamp"], keep=False)]
+    if dup.empty:
+        return
+    # which feature event time each result row was joined with (latest at or before it)
+    wanted = result[[JOIN_KEY, "event_timestamp"]].copy()
+    wanted["__pos"] = np.arange(len(wanted))
+    wanted = wanted[wanted[JOIN_KEY].isin(set(dup[JOIN_KEY]))]
+    if wanted.empty:
+        return
+    feature_times = keys[keys[JOIN_KEY].isin(set(wanted[JOIN_KEY]))].drop_duplicates()
+    feature_times = feature_times.rename(columns={"event_timestamp": "__ev"})
+    feature_times["__ev"] = pd.to_datetime(feature_times["__ev"], utc=True).astype(
+        "datetime64[ns, UTC]"
+    )
+    wanted["event_timestamp"] = pd.to_datetime(wanted["event_timestamp"], utc=True).astype(
+        "datetime64[ns, UTC]"
+    )
+    matched = pd.merge_asof(
+        wanted.sort_values("event_timestamp"),
+        feature_times.sort_values("__ev"),
+        left_on="event_timestamp",
+        right_on="__ev",
+        by=JOIN_KEY,
+        direction="backward",
+    ).dropna(subset=["__ev"])
+    dup_times = pd.to_datetime(dup["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    dup_pairs = set(zip(dup[JOIN_KEY], dup_times, strict=True))
+    matched = matched[[(u, t) in dup_pairs for u, t in zip(matched[JOIN_KEY], matched["__ev"],
+                                                          strict=True)]]
+    if matched.empty:
+        return
+    rows = dataset.to_table(
+        columns=[JOIN_KEY, "event_timestamp", created, *[c.split("__", 1)[1] for c in cols]],
+        filter=pc.field(JOIN_KEY).isin(sorted(set(matched[JOIN_KEY]))),
+    ).to_pandas()
+    rows["event_timestamp"] = pd.to_datetime(rows["event_timestamp"], utc=True).astype(
+        "datetime64[ns, UTC]"
+    )
+    latest = rows.sort_values(["event_timestamp", created], kind="stable").drop_duplicates(
+        [JOIN_KEY, "event_timestamp"], keep="last"
+    ).set_index([JOIN_KEY, "event_timestamp"])
+    for pos, uid, ev in zip(matched["__pos"], matched[JOIN_KEY], matched["__ev"], strict=True):
+        winner = latest.loc[(uid, ev)]
+        for col in cols:
+            result.at[int(pos), col] = winner[col.split("__", 1)[1]]
 
 
 def _join(store: FeatureStore, frame: pd.DataFrame, features: Any) -> pd.DataFrame:
@@ -467,10 +538,13 @@ def push(
         raise FeatureStoreError(
             f"{LABELS_VIEW!r} comes from the validated manifest; it has no push source"
         )
+    from feast.errors import FeatureViewNotFoundException
+
     try:
         fv = store.get_feature_view(view, allow_registry_cache=True)
-    except Exception as exc:  # noqa: BLE001 - Feast raises several types for an unknown view
-        raise FeatureStoreError(f"unknown feature view {view!r}: {exc}") from None
+    except FeatureViewNotFoundException:
+        known = ", ".join(sorted(v.name for v in store.list_feature_views()))
+        raise FeatureStoreError(f"unknown feature view {view!r}; known: {known}") from None
     schema = view_schema(fv)
     frame = _push_frame(schema, rows_df)
     if to not in ("online", "online_and_offline"):
