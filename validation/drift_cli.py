@@ -81,6 +81,9 @@ def simulate(
     telephone: bool = typer.Option(False, "--telephone", help="Telephone channel (8 kHz, µ-law)."),
     gain: float | None = typer.Option(None, "--gain", help="Gain in dB (clipped)."),
     n: int | None = typer.Option(None, "--n", help="Number of held-out utterances."),
+    split: list[str] = typer.Option(
+        ["test"], "--split", help="Held-out split(s) of the validated manifest to use."
+    ),
     seed: int = typer.Option(0, "--seed"),
     model: str = typer.Option("@production", "--model", help="Model that predicts."),
     feedback: bool = typer.Option(
@@ -100,6 +103,7 @@ def simulate(
             telephone=telephone,
             gain_db=gain,
             n=n,
+            splits=tuple(split),
             seed=seed,
             feedback=feedback,
         )

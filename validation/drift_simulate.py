@@ -41,6 +41,7 @@ class SimulationConfig(BaseModel):
     telephone: bool = False
     gain_db: float | None = Field(default=None, ge=-60, le=40)
     n: int | None = Field(default=None, ge=1)
+    splits: tuple[str, ...] = ("test",)
     seed: int = 0
     feedback: bool = True
 
@@ -72,27 +73,36 @@ def degrade(wave16k: np.ndarray, config: SimulationConfig, rng: np.random.Genera
     return np.asarray(x, dtype=np.float32)
 
 
-def held_out_audio(workdir: Workdir, n: int | None, seed: int) -> pd.DataFrame:
-    """``path``, ``language`` of held-out utterances (test split, else synthesized)."""
+def _at_most(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """``n`` distinct rows (never repeated: repeated utterances would fake drift)."""
+    if n is None or n >= len(frame):
+        if n is not None and n > len(frame):
+            log.warning(
+                "only %d held-out utterances available; simulating %d", len(frame), len(frame)
+            )
+        return frame.reset_index(drop=True)
+    return frame.sample(n=n, random_state=seed).reset_index(drop=True)
+
+
+def held_out_audio(
+    workdir: Workdir, n: int | None, seed: int, splits: tuple[str, ...] = ("test",)
+) -> pd.DataFrame:
+    """``path``, ``language`` of held-out utterances (``splits`` of the validated manifest,
+    else freshly synthesized held-out audio)."""
     from corpus.manifest import read_manifest
 
     if workdir.validated_manifest.exists():
         manifest = read_manifest(workdir.validated_manifest)
-        test = manifest[manifest["split"] == "test"]
+        test = manifest[manifest["split"].isin(splits)]
         if len(test):
-            if n is not None and n != len(test):
-                # more requests than test utterances: utterances recur (each with fresh noise)
-                test = test.sample(n=n, replace=n > len(test), random_state=seed)
-            return test[["path", "language"]].reset_index(drop=True)
+            return _at_most(test[["path", "language"]], n, seed)
     from corpus.synth import synthesize_holdout
 
     per_language = max(1, -(-(n or 40) // 4))
     out = workdir.data / "holdout" / f"seed{seed}"
     log.info("no test split in the validated manifest; synthesizing held-out audio in %s", out)
     frame = synthesize_holdout(out, per_language=per_language, seed=seed)
-    if n is not None and n < len(frame):
-        frame = frame.sample(n=n, random_state=seed)
-    return frame[["path", "language"]].reset_index(drop=True)
+    return _at_most(frame[["path", "language"]], n, seed)
 
 
 @dataclass
@@ -176,9 +186,10 @@ def simulate(
     from training.registry import ModelRegistry
 
     model = ModelRegistry(workdir.models).load(model_ref)
-    audio = audio if audio is not None else held_out_audio(workdir, config.n, config.seed)
-    if config.n is not None and config.n != len(audio):
-        audio = audio.sample(n=config.n, replace=config.n > len(audio), random_state=config.seed)
+    if audio is None:
+        audio = held_out_audio(workdir, config.n, config.seed, config.splits)
+    else:
+        audio = _at_most(audio, config.n, config.seed)
     waves = [to_model_input(decode(str(p))) for p in audio["path"]]
     languages = [str(x) for x in audio["language"]]
     log.info("simulating %d requests (%s) with %s", len(waves), config.condition, model.card.ref)

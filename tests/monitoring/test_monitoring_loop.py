@@ -60,14 +60,16 @@ def test_simulated_noise_is_reported_as_drift(
     ModelRegistry(workdir.models).set_alias(champion.ref, "production")
 
     runner = CliRunner()
-    sim = runner.invoke(app, ["drift", "simulate", "--noise-snr", "10", "--n", "24"])
+    args = ["drift", "simulate", "--noise-snr", "10", "--split", "dev", "--split", "test"]
+    sim = runner.invoke(app, args)
     assert sim.exit_code == 0, sim.output
-    assert "wrote 24 simulated requests (noise10dB)" in sim.stdout
+    n = int((monitoring_data.manifest["split"] != "train").sum())
+    assert f"wrote {n} simulated requests (noise10dB)" in sim.stdout
     assert len(list(workdir.serving_log.glob("*.parquet"))) == 1
     assert len(list(workdir.feedback_log.glob("*.parquet"))) == 1
 
     # the CLI's log handler writes to stdout: keep it quiet to read the command's own lines
-    res = runner.invoke(app, ["--log-level", "WARNING", "drift", "--window", "24"])
+    res = runner.invoke(app, ["--log-level", "WARNING", "drift", "--window", str(n)])
     assert res.exit_code == 0, res.output
     lines = res.stdout.strip().splitlines()
     assert lines[0].startswith("DRIFT:"), res.output
