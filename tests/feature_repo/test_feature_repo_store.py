@@ -246,7 +246,7 @@ def test_direct_redis_materialization_writes_exactly_what_feast_writes(
                    "lidnet", "rewrite")
     client = redis.Redis.from_url(redis_url)
     monkeypatch.setenv("REDIS_URL", redis_url)
-    dumps: dict[str, dict[bytes, dict[bytes, bytes]]] = {}
+    dumps: dict[str, dict[bytes, Any]] = {}
     projects = {}
     try:
         for engine in ("feast", "direct"):
@@ -273,3 +273,54 @@ def test_direct_redis_materialization_writes_exactly_what_feast_writes(
                 client.delete(*keys)
         store.close(workdir)
         client.close()
+
+
+def _postgres_url() -> str | None:
+    import socket
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1.0):
+            pass
+    except OSError:
+        return None
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.integration
+def test_postgresql_registry_for_a_shared_deployment(
+    workdir: Workdir, test_specs: list[ExtractorSpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    url = _postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 (and psycopg) not available")
+    project = f"nordlid_t{uuid.uuid4().hex[:10]}"
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("NORDLID_FEAST_REGISTRY", url)
+    monkeypatch.setenv("NORDLID_FEAST_PROJECT", project)
+    corpus = write_corpus(workdir, test_specs, n=4)
+    try:
+        store.apply(workdir)
+        store.materialize(workdir)
+        assert not (workdir.feast / "registry.db").exists()
+        online = store.online_features(workdir, "lid_mini", corpus.ids)
+        assert online["found"].all()
+        # a second client of the same registry sees the same definitions
+        store.close(workdir)
+        views = {v.name for v in store.get_store(workdir).list_feature_views()}
+        assert views == {"utterance_labels", "acoustic", "lidnet", "whisper_tiny"}
+    finally:
+        from feast.errors import ProjectObjectNotFoundException
+
+        fs = store.get_store(workdir)
+        fs.teardown()
+        try:
+            fs.registry.delete_project(project, commit=True)
+        except ProjectObjectNotFoundException:
+            pass  # teardown already removed it
+        store.close(workdir)
