@@ -30,15 +30,40 @@ def extract(
     limit: int | None = typer.Option(
         None, "--limit", min=0, help="Extract at most N not-yet-extracted utterances per extractor."
     ),
+    engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data actor pools)."),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster address (--engine ray; default: a local instance)."
+    ),
+    num_gpus_per_worker: float = typer.Option(
+        0.0, "--num-gpus-per-worker", min=0.0, help="GPUs per Ray extraction actor."
+    ),
+    num_cpus: int | None = typer.Option(
+        None, "--num-cpus", min=1, help="CPUs of a local Ray instance (--engine ray)."
+    ),
 ) -> None:
     """Extract features for the validated manifest into data/features/<extractor>/."""
     from extractors.engine import run_extraction
     from nordlid.workdir import Workdir
 
     names = _names(extractor)
-    summary = run_extraction(
-        Workdir.from_env(), names, device=device, batch_seconds=batch_seconds, limit=limit
-    )
+    if engine == "ray":
+        from extractors.ray_engine import run_extraction_ray
+
+        summary = run_extraction_ray(
+            Workdir.from_env(),
+            names,
+            address=address,
+            num_gpus_per_worker=num_gpus_per_worker,
+            num_cpus=num_cpus,
+            batch_seconds=batch_seconds,
+            limit=limit,
+        )
+    elif engine == "local":
+        summary = run_extraction(
+            Workdir.from_env(), names, device=device, batch_seconds=batch_seconds, limit=limit
+        )
+    else:
+        raise typer.BadParameter(f"{engine!r}: choose local or ray", param_hint="--engine")
     for run in summary.runs:
         if run.status == "missing-checkpoint":
             typer.echo(f"{run.name}: skipped — {run.message}")

@@ -55,3 +55,9 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci
     assert "make test" in readme and "make demo" in readme
+
+
+def test_extract_rejects_an_unknown_engine() -> None:
+    out = _nordlid("extract", "--engine", "spark")
+    assert out.returncode == 2
+    assert "spark" in out.stderr and "ray" in out.stderr
