@@ -58,49 +58,76 @@ def random_fourier_projection(p: AcousticParams) -> tuple[np.ndarray, np.ndarray
 
 
 def rff_mean(
-    mfcc: np.ndarray, p: AcousticParams, proj: tuple[np.ndarray, np.ndarray]
+    mfcc: np.ndarray,
+    p: AcousticParams,
+    proj: tuple[np.ndarray, np.ndarray],
+    mfcc_deltas: np.ndarray | None = None,
 ) -> np.ndarray:
     """Kernel mean embedding: average over frames of ``cos([z, Δz] W + b)``.
 
     ``z`` is the utterance-mean-normalised MFCC in units of ``rff_scale_db``.  A linear model
     on this vector acts like an RBF-kernel model on the whole frame distribution, which
-    captures the multi-modal shape that means and quantiles flatten.
+    captures the multi-modal shape that means and quantiles flatten.  ``mfcc_deltas``
+    (``deltas(mfcc, p.delta_width)``) saves recomputing them: deltas ignore the mean.
     """
     import torch
 
+    d1 = deltas(mfcc, p.delta_width) if mfcc_deltas is None else mfcc_deltas
     z = (mfcc - mfcc.mean(axis=0)) / p.rff_scale_db
-    features = torch.from_numpy(np.hstack([z, 2.0 * deltas(z, p.delta_width)]).astype(np.float32))
     w, b = proj
-    projected = features @ torch.from_numpy(w.astype(np.float32)) + torch.from_numpy(
-        b.astype(np.float32)
-    )
+    return _rff(z, d1 / p.rff_scale_db, torch.from_numpy(w.astype(np.float32)), b)
+
+
+def _rff(z: np.ndarray, dz: np.ndarray, w: Any, b: np.ndarray) -> np.ndarray:
+    """``mean_t cos([z, 2 Δz] W + b)`` in float32 torch (``w`` a ``[2D, R]`` tensor)."""
+    import torch
+
+    features = np.empty((z.shape[0], 2 * z.shape[1]), dtype=np.float32)
+    features[:, : z.shape[1]] = z
+    features[:, z.shape[1] :] = 2.0 * dz
+    projected = torch.from_numpy(features) @ w
+    projected += torch.from_numpy(b.astype(np.float32))
     return projected.cos_().mean(dim=0).double().numpy()
 
 
 def correlations(x: np.ndarray) -> np.ndarray:
     """Upper-triangle Pearson correlations of the columns (0 where a column is constant)."""
     z = x - x.mean(axis=0)
-    std = np.sqrt((z * z).mean(axis=0))
-    cov = (z.T @ z) / max(len(x), 1)
+    return _correlations(z, np.sqrt((z * z).mean(axis=0)))
+
+
+def _correlations(z: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Correlations of already centred columns ``z`` with standard deviations ``std``."""
+    cov = (z.T @ z) / max(len(z), 1)
     denom = np.outer(std, std)
     corr = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 1e-12)
-    return corr[np.triu_indices(x.shape[1], 1)]
+    return corr[np.triu_indices(z.shape[1], 1)]
 
 
 def skew_kurtosis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = x - x.mean(axis=0)
-    std = np.sqrt((z * z).mean(axis=0))
-    safe = np.where(std > 1e-12, std, 1.0)
-    u = np.where(std > 1e-12, z / safe, 0.0)
-    return (u**3).mean(axis=0), (u**4).mean(axis=0)
+    return _skew_kurtosis(z, np.sqrt((z * z).mean(axis=0)))
 
 
-def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return x.mean(axis=0), x.std(axis=0)
+def _skew_kurtosis(z: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised third and fourth moments of centred columns (0 where constant)."""
+    ok = std > 1e-12
+    u = z * np.where(ok, 1.0 / np.where(ok, std, 1.0), 0.0)
+    u2 = u * u
+    return (u2 * u).mean(axis=0), (u2 * u2).mean(axis=0)
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
+
+
+_SCALARS = (
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "spectral_rolloff",
+    "zcr",
+    "rms",
+)
 
 
 def pool_utterance(
@@ -109,44 +136,77 @@ def pool_utterance(
     p: AcousticParams,
     n_samples: int,
     proj: tuple[np.ndarray, np.ndarray] | None = None,
+    proj_tensor: Any = None,
 ) -> Row:
-    """Statistics of utterance ``b`` over its valid frames (float64 maths, float32 out)."""
-    t = int(ff.n_frames[b])
-    mfcc = ff.mfcc[b, :t].astype(np.float64)
-    logmel = ff.logmel[b, :t].astype(np.float64)
-    d1 = deltas(mfcc, p.delta_width)
-    d2 = deltas(d1, p.delta_width)
-    sdc = shifted_delta_cepstra(mfcc, p.sdc_n, p.sdc_d, p.sdc_p, p.sdc_k)
+    """Statistics of utterance ``b`` over its own frames (float64 maths, float32 out).
+
+    Every per-frame track (MFCC, deltas, SDC, log-mel, contrast, the scalar tracks) is laid
+    side by side in one ``[T, D]`` matrix so that means and standard deviations take one
+    pass each; ``proj_tensor`` is ``proj``'s ``W`` as a float32 tensor (cached by the caller).
+    """
+    s = ff.span(b)
+    t = s.stop - s.start
+    c, w = p.n_mfcc, p.delta_width
+    sdc_dim = p.sdc_n * p.sdc_k
+    widths = {
+        "mfcc": c,
+        "mfcc_delta": c,
+        "mfcc_delta2": c,
+        "sdc": sdc_dim,
+        "logmel": p.n_mels,
+        "spectral_contrast": ff.contrast.shape[1],
+    }
+    cols = {}
+    at = 0
+    for name, width in widths.items():
+        cols[name] = slice(at, at + width)
+        at += width
+    frame = np.empty((t, at + len(_SCALARS)), dtype=np.float64)
+    mfcc = frame[:, cols["mfcc"]]
+    mfcc[:] = ff.mfcc[s]
+    frame[:, cols["mfcc_delta"]] = d1 = deltas(mfcc, w)
+    frame[:, cols["mfcc_delta2"]] = deltas(d1, w)
+    frame[:, cols["sdc"]] = shifted_delta_cepstra(mfcc, p.sdc_n, p.sdc_d, p.sdc_p, p.sdc_k)
+    frame[:, cols["logmel"]] = ff.logmel[s]
+    frame[:, cols["spectral_contrast"]] = ff.contrast[s]
+    for j, track in enumerate((ff.centroid, ff.bandwidth, ff.rolloff, ff.zcr, ff.rms)):
+        frame[:, at + j] = track[s]
+
+    mean = frame.mean(axis=0)
+    centred = frame - mean
+    std = np.sqrt((centred * centred).mean(axis=0))
     row: Row = {}
-    row["mfcc_mean"], row["mfcc_std"] = _mean_std(mfcc)
+    row["mfcc_mean"], row["mfcc_std"] = mean[cols["mfcc"]], std[cols["mfcc"]]
     quantiles = np.quantile(mfcc, p.quantiles, axis=0)
     for q, values in zip(p.quantiles, quantiles, strict=True):
         row[f"mfcc_{quantile_name(q)}"] = values
-    row["mfcc_skew"], row["mfcc_kurtosis"] = skew_kurtosis(mfcc)
-    row["mfcc_corr"] = correlations(mfcc[:, : p.corr_coeffs])
-    row["mfcc_delta_mean"], row["mfcc_delta_std"] = _mean_std(d1)
-    row["mfcc_delta2_mean"], row["mfcc_delta2_std"] = _mean_std(d2)
-    row["sdc_mean"], row["sdc_std"] = _mean_std(sdc)
+    z, z_std = centred[:, cols["mfcc"]], std[cols["mfcc"]]
+    row["mfcc_skew"], row["mfcc_kurtosis"] = _skew_kurtosis(z, z_std)
+    k = p.corr_coeffs
+    row["mfcc_corr"] = _correlations(z[:, :k], z_std[:k])
+    for name in ("mfcc_delta", "mfcc_delta2", "sdc"):
+        row[f"{name}_mean"], row[f"{name}_std"] = mean[cols[name]], std[cols[name]]
     if p.rff_dim:
-        row["rff_mean"] = rff_mean(mfcc, p, proj or random_fourier_projection(p))
-    row["logmel_mean"], row["logmel_std"] = _mean_std(logmel)
-    contrast = ff.contrast[b, :t].astype(np.float64)
-    row["spectral_contrast_mean"], row["spectral_contrast_std"] = _mean_std(contrast)
-    for name in ("centroid", "bandwidth", "rolloff"):
-        values = getattr(ff, name)[b, :t].astype(np.float64)
-        row[f"spectral_{name}_mean"], row[f"spectral_{name}_std"] = values.mean(), values.std()
-    for name in ("zcr", "rms"):
-        values = getattr(ff, name)[b, :t].astype(np.float64)
-        row[f"{name}_mean"], row[f"{name}_std"] = values.mean(), values.std()
+        import torch
+
+        w_proj, b_proj = proj or random_fourier_projection(p)
+        w_t = (
+            proj_tensor if proj_tensor is not None else torch.from_numpy(w_proj.astype(np.float32))
+        )
+        row["rff_mean"] = _rff(z / p.rff_scale_db, d1 / p.rff_scale_db, w_t, b_proj)
+    for name in ("logmel", "spectral_contrast"):
+        row[f"{name}_mean"], row[f"{name}_std"] = mean[cols[name]], std[cols[name]]
+    for j, name in enumerate(_SCALARS):
+        row[f"{name}_mean"], row[f"{name}_std"] = mean[at + j], std[at + j]
     row.update(_pitch_stats(ff, b, p))
     row["speech_duration_s"] = n_samples / p.sample_rate
     return {k: (_f32(v) if np.ndim(v) else float(np.float32(v))) for k, v in row.items()}
 
 
 def _pitch_stats(ff: FrameFeatures, b: int, p: AcousticParams) -> dict[str, float]:
-    tp = int(ff.n_pitch_frames[b])
-    f0 = ff.f0[b, :tp].astype(np.float64)
-    rms = ff.pitch_rms[b, :tp].astype(np.float64)
+    s = ff.pitch_span(b)
+    f0 = ff.f0[s].astype(np.float64)
+    rms = ff.pitch_rms[s].astype(np.float64)
     # Voiced: periodic (decided in the frame stage) and within 30 dB of the loudest frame.
     voiced = (f0 > 0) & (rms > 10 ** (-30 / 20) * rms.max())
     out = {
@@ -181,6 +241,7 @@ class AcousticExtractor(Extractor):
         self.device = device
         self._analyzer: FrameAnalyzer | None = None
         self._proj = random_fourier_projection(self.params)
+        self._proj_tensor: Any = None
 
     def to(self, device: str) -> AcousticExtractor:
         if device != self.device:
@@ -234,6 +295,11 @@ class AcousticExtractor(Extractor):
             if w.size == 0:
                 raise ValueError(f"acoustic: wave {i} of the batch is empty")
         ff = self.analyzer.analyze(trimmed)
+        if self._proj_tensor is None:
+            import torch
+
+            self._proj_tensor = torch.from_numpy(self._proj[0].astype(np.float32))
         return [
-            pool_utterance(ff, b, self.params, len(w), self._proj) for b, w in enumerate(trimmed)
+            pool_utterance(ff, b, self.params, len(w), self._proj, self._proj_tensor)
+            for b, w in enumerate(trimmed)
         ]
