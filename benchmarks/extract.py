@@ -10,11 +10,16 @@ this process, which is robust to other load on a shared machine) for
 - ``engine``: the whole batch job (``run_extraction``: decode + resample + extract + Parquet
   with lineage) on the same audio written as WAV files (acoustic only by default).
 
+``--baseline-rev REV`` adds a second table for ``acoustic``: the extractor as committed at git
+revision ``REV`` against the working tree's, batched and one clip at a time (as serving calls
+it), with and without silero-vad trimming — the before/after of a speed change in one run.
+
 ``--backbones xlsr,...`` adds full-size random-weight backbones built by
 ``extractors.backbones.random_init.build_full_size`` (when that module exists).
 
     .venv/bin/python benchmarks/extract.py --utterances 40
     .venv/bin/python benchmarks/extract.py --manifest data/validated/manifest.parquet
+    .venv/bin/python benchmarks/extract.py --extractors acoustic --baseline-rev 777a838
 
 Numbers are only comparable within one run (ratios are the point on shared machines).
 """
@@ -196,6 +201,81 @@ def bench(name: str, args: argparse.Namespace, device: str, waves: list[np.ndarr
     return rows
 
 
+BASELINE_PACKAGE = "_nordlid_baseline"
+ACOUSTIC_MODULES = ("acoustic", "acoustic_frames", "acoustic_params")
+
+
+def baseline_acoustic_class(rev: str) -> type:
+    """``AcousticExtractor`` as committed at git revision ``rev``, imported under another name."""
+    import importlib
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    package = Path(tempfile.mkdtemp(prefix="nordlid-baseline-")) / BASELINE_PACKAGE
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module in ACOUSTIC_MODULES:
+        source = subprocess.run(
+            ["git", "show", f"{rev}:extractors/{module}.py"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for name in ACOUSTIC_MODULES:
+            source = source.replace(f"extractors.{name} ", f"{BASELINE_PACKAGE}.{name} ")
+        (package / f"{module}.py").write_text(source)
+    sys.path.insert(0, str(package.parent))
+    cls: type = importlib.import_module(f"{BASELINE_PACKAGE}.acoustic").AcousticExtractor
+    return cls
+
+
+def one_at_a_time(extractor: Extractor, waves: list[np.ndarray]) -> None:
+    from extractors.engine import extract_waves
+
+    for wave in waves:
+        extract_waves(extractor, [wave])
+
+
+def bench_baseline(rev: str, args: argparse.Namespace, waves: list[np.ndarray]) -> list[str]:
+    """Working tree vs ``rev`` for ``acoustic``: CPU-time speed-up per mode, same audio."""
+    from extractors.acoustic import AcousticExtractor
+    from extractors.engine import extract_waves
+
+    audio_s = sum(len(w) for w in waves) / SR
+    old_cls = baseline_acoustic_class(rev)
+    rows = []
+    for trim in (True, False):
+        vad = "VAD" if trim else "no VAD"
+        for label, cls in ((f"@{rev}", old_cls), ("working tree", AcousticExtractor)):
+            extractor = cls(trim_silence=trim)
+            extract_waves(extractor, waves[:2])  # warm-up
+            for mode, fn in (
+                (
+                    "batched",
+                    partial(extract_waves, extractor, waves, batch_seconds=args.batch_seconds),
+                ),
+                ("1 clip a call", partial(one_at_a_time, extractor, waves)),
+            ):
+                wall, cpu = min(timed(fn) for _ in range(args.repeats))
+                rows.append((f"{label}, {mode}, {vad}", wall, cpu))
+    out = []
+    for i, (mode, wall, cpu) in enumerate(rows):
+        base_cpu = rows[i - 2][2] if i % 4 >= 2 else cpu  # the same mode at ``rev``
+        out.append(
+            line(
+                "acoustic" if i == 0 else "",
+                mode,
+                f"{wall:.2f}",
+                f"{audio_s / wall:.1f}",
+                f"{audio_s / max(cpu, 1e-9):.1f}",
+                f"{base_cpu / max(cpu, 1e-9):.2f}x",
+            )
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--utterances", type=int, default=40)
@@ -208,6 +288,8 @@ def main() -> None:
     parser.add_argument("--naive-pad-seconds", type=float, default=10.0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-engine", action="store_true", help="skip the decode+Parquet row")
+    parser.add_argument("--baseline-rev", help="git revision whose acoustic extractor to compare")
+    parser.add_argument("--repeats", type=int, default=3, help="baseline table: best of N")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -231,6 +313,14 @@ def main() -> None:
     print("-" * len(header))
     for name in names:
         for row in bench(name, args, device, waves):
+            print(row, flush=True)
+    if args.baseline_rev:
+        print()
+        print(f"acoustic before/after (best of {args.repeats}; last column: CPU-time speed-up)")
+        head = line("extractor", "revision, mode", "wall s", "audio-s/s", "per CPU-s", "vs rev")
+        print(head)
+        print("-" * len(head))
+        for row in bench_baseline(args.baseline_rev, args, waves):
             print(row, flush=True)
 
 
