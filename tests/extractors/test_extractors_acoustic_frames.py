@@ -79,3 +79,13 @@ def test_frames_of_a_batch_are_those_of_each_wave_alone(analyzer: FrameAnalyzer)
         alone = analyzer.analyze([wave])
         np.testing.assert_allclose(together.mfcc[together.span(b)], alone.mfcc, atol=1e-3)
         np.testing.assert_allclose(together.f0[together.pitch_span(b)], alone.f0, atol=1e-3)
+
+
+def test_pooling_quantiles_equal_numpy_quantile() -> None:
+    from extractors.acoustic import quantiles
+
+    rng = np.random.default_rng(0)
+    qs = (0.0, 0.1, 0.25, 0.5, 0.9, 1.0)
+    for n in (1, 2, 3, 10, 501):
+        x = rng.standard_normal((n, 5))
+        np.testing.assert_allclose(quantiles(x, qs), np.quantile(x, qs, axis=0), atol=1e-12)
