@@ -35,6 +35,8 @@ PITCH_DECIMATION = 2
 #: frames per block of the frame stage (bounded by ``chunk_frames``): big enough to amortise
 #: per-op overhead, small enough that a block's spectra stay in the CPU cache.
 BLOCK_FRAMES = 1024
+#: decimated samples computed per matrix-vector product (bounds the unfolded copy: ~7 MB)
+DECIMATE_SLICE = 1 << 16
 _EPS = 1e-10
 
 
@@ -230,13 +232,23 @@ class FrameAnalyzer:
         )
 
     def _decimate(self, x: torch.Tensor) -> torch.Tensor:
-        """``torchaudio.functional.resample(x, sr, sr/2)`` with the cached kernel (1-D)."""
+        """``torchaudio.functional.resample(x, sr, sr/2)`` with the cached kernel (1-D).
+
+        The FIR runs as a matrix-vector product over an unfolded view, in slices of
+        :data:`DECIMATE_SLICE` outputs so that the unfolded copy stays small for long audio.
+        """
         import torch
 
         k, width = self.resample_kernel, self.resample_width
         padded = torch.nn.functional.pad(x, (width, width + PITCH_DECIMATION))
-        out = padded.unfold(-1, k.numel(), PITCH_DECIMATION) @ k
-        return out[: -(-x.numel() // PITCH_DECIMATION)]
+        n_out = -(-x.numel() // PITCH_DECIMATION)
+        taps = k.numel()
+        parts = []
+        for j0 in range(0, n_out, DECIMATE_SLICE):
+            j1 = min(n_out, j0 + DECIMATE_SLICE)
+            piece = padded[j0 * PITCH_DECIMATION : (j1 - 1) * PITCH_DECIMATION + taps]
+            parts.append(piece.unfold(-1, taps, PITCH_DECIMATION) @ k)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def _zcr(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """Sign changes between neighbouring samples inside each of the first ``n`` frames."""

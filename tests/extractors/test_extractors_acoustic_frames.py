@@ -38,7 +38,13 @@ def analyzer() -> FrameAnalyzer:
     return FrameAnalyzer(AcousticParams.model_validate({"trim_silence": False}))
 
 
-def test_cached_decimation_equals_torchaudio_resample(analyzer: FrameAnalyzer) -> None:
+@pytest.mark.parametrize("slice_outputs", [7, 1 << 16])
+def test_cached_decimation_equals_torchaudio_resample(
+    analyzer: FrameAnalyzer, slice_outputs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import extractors.acoustic_frames as frames_module
+
+    monkeypatch.setattr(frames_module, "DECIMATE_SLICE", slice_outputs)
     for n in (641, 16_001, 40_000):
         wave = torch.from_numpy(voiced_like(n / SR, 130.0, seed=n))
         expected = taf.resample(wave, SR, SR // 2)
