@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 
@@ -15,7 +16,9 @@ def configure(level: str = "INFO") -> None:
         level=numeric,
         format="%(message)s",
         datefmt="[%X]",
-        handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
+        handlers=[  # stderr: stdout carries command output (e.g. predict's JSON lines)
+            RichHandler(console=Console(stderr=True), rich_tracebacks=False, show_path=False)
+        ],
         force=True,
     )
     for noisy in (
