@@ -1,7 +1,8 @@
 """The ``acoustic`` extractor: weight-free LID statistics of 16 kHz speech.
 
 Pipeline per batch: silence trimmed with silero-vad (``validation.speech_quality``) →
-frame analysis of the padded batch with torch (:mod:`extractors.acoustic_frames`) →
+frame analysis with torch of all the batch's frames stacked without padding
+(:mod:`extractors.acoustic_frames`) →
 per-utterance pooling over that utterance's own frames only (this module).  Columns and
 lengths are declared by :func:`extractors.acoustic_params.acoustic_spec`.
 
