@@ -45,6 +45,7 @@ class RunConfig(BaseModel):
         None, description="Extractors to run; default every extractor whose weights are present."
     )
     train_lidnet: bool = True
+    lidnet_epochs: int = Field(12, ge=1)
     holdout_per_language: int = Field(25, ge=0)
     drift_noise_snr_db: float = 10.0
     drift_requests: int = Field(60, ge=10)
@@ -124,10 +125,10 @@ def stage_extract(wd: Workdir, names: list[str] | None) -> list[str]:
     return skipped
 
 
-def stage_lidnet(wd: Workdir) -> None:
-    from training.lidnet_train import train_lidnet
+def stage_lidnet(wd: Workdir, cfg: RunConfig) -> None:
+    from training.lidnet_train import LidnetTrainConfig, train_lidnet
 
-    train_lidnet(wd)
+    train_lidnet(wd, config=LidnetTrainConfig(epochs=cfg.lidnet_epochs, max_minutes=8.0))
 
 
 def stage_extract_lidnet(wd: Workdir) -> None:
@@ -262,10 +263,10 @@ def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> Pipelin
         runner.run(
             Stage(
                 "lidnet",
-                lambda: stage_lidnet(wd),
+                lambda: stage_lidnet(wd, cfg),
                 deps=[wd.validated_manifest],
                 outs=[wd.models / LIDNET],
-                params=base,
+                params=base | {"epochs": cfg.lidnet_epochs},
             ),
             force=force,
         )

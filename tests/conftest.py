@@ -61,3 +61,26 @@ def synth_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     out = tmp_path_factory.mktemp("synth_corpus")
     manifest = synthesize(out, per_language=8, seed=7, conditions=("clean",))
     yield out, manifest
+
+
+@pytest.fixture(autouse=True)
+def _drop_unloaded_speechbrain_lazy_modules() -> Iterator[None]:
+    """SpeechBrain puts lazy placeholder modules into ``sys.modules`` (e.g. its k2 integration).
+
+    Any later code that walks ``sys.modules`` and touches an attribute (hypothesis, warnings
+    bookkeeping, some of torch's machinery) then triggers an import that fails because the
+    optional dependency is absent.  Tests that ran SpeechBrain earlier in the session would
+    make unrelated tests fail; drop the placeholders that were never resolved (a later real
+    ``import`` of them still works).
+    """
+    import sys
+
+    lazy_type = getattr(sys.modules.get("speechbrain.utils.importutils"), "LazyModule", None)
+    if lazy_type is not None:
+        for name, module in list(sys.modules.items()):
+            if (
+                isinstance(module, lazy_type)
+                and object.__getattribute__(module, "lazy_module") is None
+            ):
+                del sys.modules[name]
+    yield
