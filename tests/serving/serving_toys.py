@@ -185,3 +185,14 @@ def set_threshold(workdir: Any, ref: str, threshold: float | None) -> None:
     reg = ModelRegistry(workdir.models)
     card = reg.load_card(ref)
     reg.write_card(card.model_copy(update={"threshold": threshold}))
+
+
+def metric_value(text: str, name: str, **labels: str) -> float | None:
+    """One Prometheus sample's value (parsed: label order and number format do not matter)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None

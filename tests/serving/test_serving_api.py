@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from serving_toys import tone, wav_bytes
+from serving_toys import metric_value, tone, wav_bytes
 
 from nordlid import LANGUAGES
 
@@ -164,13 +164,15 @@ def test_models_health_ready_metrics(make_client, rng) -> None:
     } <= set(paths)
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
-    client.post(
+    good = client.post(
         "/v1/identify", files={"file": ("x.wav", wav_bytes(tone("da", 1.2, rng=rng)), "audio/wav")}
     )
+    assert good.status_code == 200, good.text
     client.post("/v1/identify", files={"file": ("x.wav", b"garbage", "audio/wav")})
     text = client.get("/metrics").text
-    assert 'nordlid_requests_total{method="POST",route="/v1/identify",status="200"} 1.0' in text
-    assert 'nordlid_requests_total{method="POST",route="/v1/identify",status="415"} 1.0' in text
+    ok = metric_value(text, "nordlid_requests_total", route="/v1/identify", status="200")
+    bad = metric_value(text, "nordlid_requests_total", route="/v1/identify", status="415")
+    assert (ok, bad) == (1.0, 1.0), text
     assert 'nordlid_request_latency_seconds_count{model="tone-mini@1",route="/v1/identify"}' in text
     assert "nordlid_escalation_rate" in text
     assert "nordlid_online_push_failures_total" in text

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from serving_toys import fine_spec, tone, tone_spec, wav_bytes
+from serving_toys import fine_spec, metric_value, tone, tone_spec, wav_bytes
 
 from nordlid.workdir import Workdir
 
@@ -69,7 +69,9 @@ def test_identify_push_then_by_id_through_feast(
             assert got.json()["probabilities"] == pytest.approx(ident["probabilities"], abs=1e-5)
             assert client.get("/v1/utterances/never-pushed/language").status_code == 404
             metrics = client.get("/metrics").text
-            assert 'nordlid_online_pushes_total{view="servetone"} 1.0' in metrics
+            assert metric_value(metrics, "nordlid_online_pushes_total", view="servetone") == 1.0, (
+                metrics
+            )
     finally:
         _cleanup(redis_url, feast_env)
 
@@ -105,10 +107,9 @@ def test_feast_redis_outage_and_recovery(
         during = identify(client, "is")
         assert during["language"] == "is"
         assert client.get("/readyz").status_code == 503
-        assert (
-            'nordlid_online_push_failures_total{view="servetone"} 1.0'
-            in client.get("/metrics").text
-        )
+        metrics = client.get("/metrics").text
+        failures = metric_value(metrics, "nordlid_online_push_failures_total", view="servetone")
+        assert failures == 1.0, metrics
 
         own_redis.start()
         assert client.get("/readyz").status_code == 200
