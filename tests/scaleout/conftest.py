@@ -21,7 +21,7 @@ from extractors.spec import ExtractorSpec, FeatureColumn
 from nordlid.workdir import Workdir
 
 
-@pytest.fixture(scope="package")  # shut Ray down before other areas run
+@pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     """A local Ray instance with 2 CPUs, shut down when the session ends."""
     import logging
@@ -179,7 +179,7 @@ def _wait_ping(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"redis-server on port {port} never answered PING")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Three masters (no replicas) from Debian's redis-server, torn down after the session."""
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
