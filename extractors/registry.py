@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from extractors.base import Extractor
-from extractors.spec import ExtractorSpec, FeatureColumn
+from extractors.spec import ExtractorSpec
 from nordlid.errors import ConfigError
 
 
@@ -25,40 +25,6 @@ class RegistryEntry:
     spec: Callable[..., ExtractorSpec]
     factory: str | Callable[..., Extractor]  # "module:Class" (imported lazily) or a callable
     description: str
-
-
-def _ssl_spec(name: str, checkpoint: str, dim: int, layers: tuple[int, ...], version: str):
-    def build(
-        layers: tuple[int, ...] = layers, dim: int = dim, checkpoint: str = checkpoint
-    ) -> ExtractorSpec:
-        cols: list[FeatureColumn] = []
-        for layer in layers:
-            cols.append(FeatureColumn(f"layer{layer:02d}_mean", length=dim))
-            cols.append(FeatureColumn(f"layer{layer:02d}_std", length=dim))
-        return ExtractorSpec(
-            name=name,
-            version=version,
-            columns=tuple(cols),
-            checkpoint=checkpoint,
-            needs_weights=True,
-            params={"layers": list(layers), "dim": dim},
-        )
-
-    return build
-
-
-def _embedding_spec(name: str, checkpoint: str, dim: int, version: str):
-    def build(dim: int = dim, checkpoint: str = checkpoint) -> ExtractorSpec:
-        return ExtractorSpec(
-            name=name,
-            version=version,
-            columns=(FeatureColumn("embedding", length=dim),),
-            checkpoint=checkpoint,
-            needs_weights=True,
-            params={"dim": dim},
-        )
-
-    return build
 
 
 _ENTRIES: dict[str, RegistryEntry] = {}

@@ -29,7 +29,3 @@ class MissingCheckpointError(NordlidError):
         self.extractor = extractor
         self.checkpoint = checkpoint
         self.how = how
-
-
-class NotBuiltError(NordlidError):
-    """A command that exists in the interface but is not implemented yet."""
