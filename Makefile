@@ -9,10 +9,8 @@ demo: setup
 	.venv/bin/nordlid run
 
 ## The test suite (starts a local Redis when none answers on 127.0.0.1:6379).
-# tests/serving runs in its own process: three of its metric checks fail when the whole suite
-# shares one process (a service counted 10 identify calls for 1; under investigation).
 test: setup
-	bash scripts/with_redis.sh bash -c '.venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/serving && .venv/bin/python -m pytest -q -p no:cacheprovider tests/serving'
+	bash scripts/with_redis.sh .venv/bin/python -m pytest -q -p no:cacheprovider
 
 lint: setup
 	.venv/bin/ruff check .

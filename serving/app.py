@@ -158,10 +158,9 @@ class MetricsMiddleware:
                 IDENTIFY_PATH if scope["path"] == IDENTIFY_PATH else "<unmatched>"
             )
             model = scope.get("nordlid.model", "none")
-            self.metrics.requests.labels(template, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(template, model).observe(time.perf_counter() - start)
-            if 400 <= status < 500:
-                self.metrics.bad_requests.labels(template, str(status)).inc()
+            self.metrics.record_request(
+                template, scope["method"], status, model, time.perf_counter() - start
+            )
 
 
 # --- app ----------------------------------------------------------------------------------

@@ -206,7 +206,7 @@ class Service:
         try:
             prediction = self.predictor.by_id(utterance_id, self.store)
         except OnlineStoreUnavailableError:
-            self.metrics.online_store_errors.inc()
+            self.metrics.record_online_store_error()
             raise
         self.metrics.record_prediction(route, prediction.model, prediction.escalated)
         body = response(prediction, new_request_id(), None)
