@@ -14,6 +14,7 @@ movement and the voiced fraction).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import os
@@ -297,7 +298,9 @@ class AcousticExtractor(Extractor):
 
             self._vad = load_vad()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nordlid-vad") as pool:
-            return list(pool.map(self.trim, waves))
+            # each task in a copy of this context: a shared_speech_segments() memo stays visible
+            jobs = [pool.submit(contextvars.copy_context().run, self.trim, w) for w in waves]
+            return [job.result() for job in jobs]
 
     def extract(self, waves: list[np.ndarray]) -> list[Row]:
         if not waves:

@@ -180,7 +180,7 @@ def create_app(
         from serving.adapters import ExtractorFeatureComputer, FeastOnlineStore, RegistryModelLoader
 
         loader = loader or RegistryModelLoader(workdir)
-        features = features or ExtractorFeatureComputer()
+        features = features or ExtractorFeatureComputer(torch_threads=settings.torch_threads)
         store = store or FeastOnlineStore(workdir, settings.redis_url)
     service = Service(settings, loader, features, store)
     limiter = anyio.CapacityLimiter(settings.worker_threads)
@@ -229,8 +229,7 @@ def create_app(
             audio_input.check_size(file.size, service.limits, name)
         data = await file.read(settings.max_upload_bytes + 1)
         audio_input.check_size(len(data), service.limits, name)
-        prepared = await run(audio_input.from_bytes, data, service.limits, name)
-        body = await run(service.identify, prepared)
+        body = await run(_identify_upload, service, data, name)  # one hop to a worker thread
         request.scope["nordlid.model"] = body["model"]
         return body
 
@@ -276,6 +275,11 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     return app
+
+
+def _identify_upload(service: Service, data: bytes, name: str) -> dict[str, Any]:
+    """Decode, check and identify an upload (on a worker thread)."""
+    return service.identify(audio_input.from_bytes(data, service.limits, name))
 
 
 def app_from_env() -> FastAPI:

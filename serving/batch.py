@@ -41,7 +41,7 @@ def predict_paths(
         from serving.adapters import ExtractorFeatureComputer, RegistryModelLoader
 
         loader = loader or RegistryModelLoader(settings.workdir_obj)
-        features = features or ExtractorFeatureComputer()
+        features = features or ExtractorFeatureComputer(torch_threads=settings.torch_threads)
     predictor = Predictor.load(loader, features, settings.mini_model, settings.premium_ref)
     limits = audio_input.Limits(
         max_upload_bytes=settings.max_upload_bytes,

@@ -3,6 +3,8 @@
 A bounded queue feeds one worker thread; each push is tried ``attempts`` times with a
 doubling back-off, then dropped with a warning and a metric.  When Redis is down,
 ``/v1/identify`` keeps answering: it only enqueues (and a full queue drops the oldest).
+The request thread enqueues the raw feature row; the PushSource frame is built here, on
+the worker thread, with the request's own timestamp.
 """
 
 from __future__ import annotations
@@ -12,20 +14,46 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from serving.errors import OnlineStoreUnavailableError
-from serving.predictor import OnlineStore
+from serving.predictor import FeatureRow, OnlineStore
 
 log = logging.getLogger(__name__)
 
 
+def push_frame(utterance_id: str, row: FeatureRow, at: datetime | None = None) -> pd.DataFrame:
+    """One feature row as the PushSource frame (entity, timestamps, unprefixed features)."""
+    now = pd.Timestamp(at or datetime.now(UTC))
+    data: dict[str, list[Any]] = {
+        "utterance_id": [utterance_id],
+        "event_timestamp": [now],
+        "created_timestamp": [now],
+    }
+    for key, value in row.items():
+        if isinstance(value, np.ndarray | list | tuple):
+            data[key] = [np.asarray(value, dtype=np.float32).tolist()]
+        else:
+            data[key] = [value]
+    return pd.DataFrame(data)
+
+
 @dataclass(frozen=True)
 class PushJob:
+    """One utterance's row of one view, stamped when the request was answered."""
+
     view: str
-    rows: pd.DataFrame
+    utterance_id: str
+    row: FeatureRow
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def frame(self) -> pd.DataFrame:
+        return push_frame(self.utterance_id, self.row, self.at)
 
 
 class Pusher:
@@ -82,7 +110,7 @@ class Pusher:
     def _drop(self, job: PushJob, why: str) -> None:
         self.dropped += 1
         log.warning(
-            "dropped online-store push to view %r (%d rows): %s", job.view, len(job.rows), why
+            "dropped online-store push of %r to view %r: %s", job.utterance_id, job.view, why
         )
         self.on_result(job.view, False)
 
@@ -99,9 +127,10 @@ class Pusher:
     def _push(self, job: PushJob) -> None:
         wait = self.backoff_s
         last = ""
+        rows = job.frame()
         for attempt in range(1, self.attempts + 1):
             try:
-                self.store.push(job.view, job.rows)
+                self.store.push(job.view, rows)
             except OnlineStoreUnavailableError as exc:
                 last = str(exc)
                 log.info("push to %r failed (try %d/%d): %s", job.view, attempt, self.attempts, exc)

@@ -3,7 +3,9 @@
 Rows are buffered in memory and written as one part file when the buffer reaches
 ``flush_rows``, when it is older than ``flush_seconds`` (checked on every append and by
 the service's periodic tick) and on shutdown.  Each part is written to a temporary name
-and renamed, so a reader (drift monitoring) never sees half a file.
+and renamed, so a reader (drift monitoring) never sees half a file.  With
+``background=True`` (the service's logs) an append that makes the buffer due hands the
+write to a short-lived thread, so no request waits for a Parquet write.
 """
 
 from __future__ import annotations
@@ -78,14 +80,23 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
 class BufferedParquetLog:
     """Thread-safe buffer of dict rows flushed as ``part-<time>-<uuid>.parquet`` files."""
 
-    def __init__(self, directory: Path, flush_rows: int = 256, flush_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        flush_rows: int = 256,
+        flush_seconds: float = 30.0,
+        *,
+        background: bool = False,
+    ) -> None:
         self.directory = directory
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.background = background
         self._rows: list[dict[str, Any]] = []
         self._first_at: float | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
 
     def append(self, row: dict[str, Any]) -> None:
         with self._lock:
@@ -93,6 +104,14 @@ class BufferedParquetLog:
             if self._first_at is None:
                 self._first_at = time.monotonic()
             due = self._due_locked()
+            if due and self.background:
+                if self._flusher is not None and self._flusher.is_alive():
+                    return  # the running flush, or the next append after it, takes these rows
+                self._flusher = threading.Thread(
+                    target=self.flush, name="nordlid-log-flush", daemon=True
+                )
+                self._flusher.start()
+                return
         if due:
             self.flush()
 
@@ -110,17 +129,28 @@ class BufferedParquetLog:
             due = self._due_locked()
         return self.flush() if due else None
 
+    def join(self) -> None:
+        """Wait for a background flush that is running (if any) to finish."""
+        with self._lock:
+            flusher = self._flusher
+        if flusher is not None:
+            flusher.join()
+
     def pending(self) -> int:
         with self._lock:
             return len(self._rows)
 
     def flush(self) -> Path | None:
-        """Write the buffered rows as one part file (atomic rename); None when empty."""
-        with self._lock:
-            rows, self._rows, self._first_at = self._rows, [], None
-        if not rows:
-            return None
+        """Write the buffered rows as one part file (atomic rename); None when empty.
+
+        The rows are taken under the write lock, so a flush that returns has written
+        everything appended before it started, even while a background flush was running.
+        """
         with self._write_lock:
+            with self._lock:
+                rows, self._rows, self._first_at = self._rows, [], None
+            if not rows:
+                return None
             self.directory.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
             final = self.directory / f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"

@@ -16,7 +16,6 @@ from typing import Any
 
 from nordlid import LANGUAGE_NAMES, LANGUAGES
 from nordlid.errors import NordlidError
-from serving.adapters import push_frame
 from serving.audio_input import Limits, ModelInput
 from serving.errors import ModelUnavailableError, OnlineStoreUnavailableError, RequestError
 from serving.metrics import ServiceMetrics
@@ -68,10 +67,16 @@ class Service:
             on_result=self.metrics.record_push,
         )
         self.serving_log = BufferedParquetLog(
-            self.workdir.serving_log, settings.log_flush_rows, settings.log_flush_seconds
+            self.workdir.serving_log,
+            settings.log_flush_rows,
+            settings.log_flush_seconds,
+            background=True,
         )
         self.feedback_log = BufferedParquetLog(
-            self.workdir.feedback_log, settings.log_flush_rows, settings.log_flush_seconds
+            self.workdir.feedback_log,
+            settings.log_flush_rows,
+            settings.log_flush_seconds,
+            background=True,
         )
         self.index = RequestIndex(settings.request_index_size)
         self._predictor: Predictor | None = None
@@ -193,8 +198,8 @@ class Service:
         prediction = self.predictor.identify(audio.wave)
         request_id = new_request_id()
         timings = dict(prediction.timings_ms, total_ms=(time.perf_counter() - t0) * 1e3)
-        for view, row in prediction.features.items():
-            self.pusher.submit(PushJob(view, push_frame(request_id, row)))
+        for view, row in prediction.features.items():  # the frames are built off this thread
+            self.pusher.submit(PushJob(view, request_id, row))
         self.serving_log.append(
             serving_log_row(request_id, route, prediction, audio.duration_s, timings)
         )

@@ -55,6 +55,13 @@ class ServingSettings(BaseSettings):
     push_backoff_s: float = Field(0.2, ge=0, description="Wait between push tries (doubles).")
     push_queue_size: int = Field(1000, gt=0, description="Pending pushes kept while Redis is down.")
     worker_threads: int = Field(4, ge=1, le=64, description="Threads for CPU-bound work.")
+    torch_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="torch intra-op threads per feature computation; 1 (the default) is the "
+        "fastest when concurrent requests share a few cores (more threads only spin).",
+    )
     stream_max_sample_rate: int = Field(48_000, gt=0)
     request_index_size: int = Field(100_000, gt=0, description="Request ids kept for /v1/feedback.")
 

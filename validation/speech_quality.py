@@ -16,10 +16,12 @@ All waves are 16 kHz mono float32 (``nordlid.audio.to_model_input``).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,13 +105,77 @@ def load_vad() -> Vad:
     return Vad(silero_vad.load_silero_vad(sequence=True), backend="onnx-sequence")
 
 
+class _SegmentMemo:
+    """Speech segments already computed in one :func:`shared_speech_segments` block.
+
+    Keyed by the wave *object* (plus the VAD and its settings); the entry keeps the array
+    alive, so its ``id`` cannot be reused by another array while the block lasts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, int, VadSettings], tuple[Any, list[tuple[int, int]]]] = {}
+
+    def get(self, wave: Any, vad: Vad, s: VadSettings) -> list[tuple[int, int]] | None:
+        with self._lock:
+            entry = self._entries.get((id(wave), id(vad), s))
+        if entry is None or entry[0] is not wave:
+            return None
+        return list(entry[1])
+
+    def put(self, wave: Any, vad: Vad, s: VadSettings, segments: list[tuple[int, int]]) -> None:
+        with self._lock:
+            self._entries[(id(wave), id(vad), s)] = (wave, list(segments))
+
+
+_SEGMENT_MEMO: contextvars.ContextVar[_SegmentMemo | None] = contextvars.ContextVar(
+    "nordlid_speech_segment_memo", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_speech_segments() -> Iterator[None]:
+    """Within this block, :func:`speech_segments` of the same wave runs the VAD once.
+
+    For computing several feature sets of the same in-memory waves (the ``acoustic``
+    extractor trims silence, the ``quality`` extractor measures the speech ratio: one VAD
+    pass serves both).  "The same wave" is the same array object, which must not be
+    modified inside the block.  Threads started inside see the memo when they run in a
+    copy of the caller's context (``contextvars.copy_context().run``).  Nested blocks share
+    the outermost memo; it is dropped when that block ends.
+    """
+    if _SEGMENT_MEMO.get() is not None:
+        yield
+        return
+    token = _SEGMENT_MEMO.set(_SegmentMemo())
+    try:
+        yield
+    finally:
+        _SEGMENT_MEMO.reset(token)
+
+
 def speech_segments(
     wave16k: np.ndarray, vad: Vad, settings: VadSettings | None = None
 ) -> list[tuple[int, int]]:
-    """Speech regions as ``(start, end)`` sample indices into ``wave16k`` (end exclusive)."""
+    """Speech regions as ``(start, end)`` sample indices into ``wave16k`` (end exclusive).
+
+    Inside :func:`shared_speech_segments`, a wave already segmented is not run again.
+    """
+    s = settings or VadSettings()
+    memo = _SEGMENT_MEMO.get()
+    if memo is not None:
+        known = memo.get(wave16k, vad, s)
+        if known is not None:
+            return known
+    out = _speech_segments(wave16k, vad, s)
+    if memo is not None:
+        memo.put(wave16k, vad, s, out)
+    return out
+
+
+def _speech_segments(wave16k: np.ndarray, vad: Vad, s: VadSettings) -> list[tuple[int, int]]:
     from silero_vad import get_speech_timestamps_from_probs
 
-    s = settings or VadSettings()
     wave = np.asarray(wave16k, dtype=np.float32).reshape(-1)
     if wave.size == 0:
         return []
@@ -138,7 +204,8 @@ def speech_ratio(wave16k: np.ndarray, vad: Vad, settings: VadSettings | None = N
     if wave.size == 0:
         return 0.0
     covered = np.zeros(wave.size, dtype=bool)
-    for start, end in speech_segments(wave, vad, settings):
+    # the caller's array, not the reshaped view: shared_speech_segments() knows it by identity
+    for start, end in speech_segments(wave16k, vad, settings):
         covered[start:end] = True
     return float(covered.mean())
 

@@ -73,3 +73,51 @@ def test_quality_table_has_nullable_scores(
     assert frame["stoi"].isna().all() and frame["speech_ratio"].between(0.0, 1.0).all()
     part = next(workdir.feature_dir("quality").glob("part-*.parquet"))
     assert pq.read_schema(part).field("stoi").nullable
+
+
+class _CountingVad:
+    """The packaged silero-vad, counting how often it is run."""
+
+    def __init__(self) -> None:
+        from validation.speech_quality import load_vad
+
+        self._vad = load_vad()
+        self.backend = self._vad.backend
+        self.calls = 0
+
+    def probabilities(self, wave16k: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self._vad.probabilities(wave16k)
+
+
+def test_acoustic_and_quality_share_one_vad_pass_per_wave(
+    no_squim: None, synth_corpus: tuple[Path, pd.DataFrame]
+) -> None:
+    from extractors.acoustic import AcousticExtractor
+    from validation.speech_quality import shared_speech_segments
+
+    _, manifest = synth_corpus
+    waves = [load_wave(p) for p in manifest["path"].iloc[:3]]  # 3 waves: the threaded trim
+    vad = _CountingVad()
+    acoustic, quality = AcousticExtractor(vad=vad), QualityExtractor(vad=vad)
+
+    alone_a, alone_q = extract_waves(acoustic, waves), extract_waves(quality, waves)
+    assert vad.calls == 2 * len(waves)  # without sharing: once per extractor and wave
+
+    vad.calls = 0
+    with shared_speech_segments():
+        shared_a, shared_q = extract_waves(acoustic, waves), extract_waves(quality, waves)
+    assert vad.calls == len(waves)
+    for a, b in zip(alone_a, shared_a, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert shared_q == alone_q
+
+    # the memo ends with the block, and a different (even equal-valued) array is not reused
+    vad.calls = 0
+    extract_waves(quality, waves)
+    with shared_speech_segments():
+        extract_waves(quality, [w.copy() for w in waves])
+        extract_waves(quality, [w.copy() for w in waves])
+    assert vad.calls == 3 * len(waves)

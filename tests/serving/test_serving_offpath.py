@@ -1,0 +1,143 @@
+"""Work that must not sit on the /v1/identify response path, and shared feature work."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import serving_toys
+
+from serving.pusher import Pusher, PushJob
+from serving.request_log import BufferedParquetLog
+
+
+def _speechlike(seconds: float, seed: int) -> np.ndarray:
+    """A voiced-like buzz in 0.4 s bursts with quiet gaps (the VAD finds segments)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    buzz = np.sign(np.sin(2 * np.pi * 140 * t)) * 0.2 * np.exp(-((t * 140) % 1) * 4)
+    gate = (t % 0.8) < 0.4
+    return (buzz * gate + 0.003 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_acoustic_and_quality_views_of_a_request_run_the_vad_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from extractors.engine import extract_waves
+    from extractors.registry import create
+    from serving.adapters import ExtractorFeatureComputer
+    from validation.speech_quality import Vad
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("NORDLID_SQUIM_WEIGHTS", raising=False)
+    calls: list[int] = []
+    original = Vad.probabilities
+
+    def counting(self: Vad, wave16k: np.ndarray) -> np.ndarray:
+        calls.append(len(wave16k))
+        return original(self, wave16k)
+
+    monkeypatch.setattr(Vad, "probabilities", counting)
+    wave = _speechlike(3.0, 0)
+    computer = ExtractorFeatureComputer(torch_threads=1)
+    computer.preload(["acoustic", "quality"])
+    out = computer.compute(["acoustic", "quality"], [wave])
+    assert calls == [wave.size]  # one VAD pass for both views
+    # the very values of the batch extractors run on their own
+    calls.clear()
+    alone = {v: extract_waves(create(v), [wave])[0] for v in ("acoustic", "quality")}
+    assert len(calls) == 2
+    for view in ("acoustic", "quality"):
+        assert out[view][0].keys() == alone[view].keys()
+        for key, value in alone[view].items():
+            np.testing.assert_array_equal(out[view][0][key], value)
+
+
+def test_feature_computation_uses_the_configured_torch_threads_then_restores(
+    toy_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from serving.adapters import ExtractorFeatureComputer
+
+    seen: list[int] = []
+    original = serving_toys.ToneExtractor.extract
+
+    def recording(self: Any, waves: list[np.ndarray]) -> list[dict[str, object]]:
+        seen.append(torch.get_num_threads())
+        return original(self, waves)
+
+    monkeypatch.setattr(serving_toys.ToneExtractor, "extract", recording)
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    ExtractorFeatureComputer(torch_threads=wanted).compute(["servetone"], [np.ones(16_000)])
+    assert seen == [wanted]
+    assert torch.get_num_threads() == before
+
+
+def test_log_flush_due_on_append_is_written_by_another_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import serving.request_log as request_log
+
+    release = threading.Event()
+    writers: list[str] = []
+    write_table = request_log.pq.write_table
+
+    def slow_write(table: Any, where: Any) -> None:
+        writers.append(threading.current_thread().name)
+        release.wait(timeout=60)  # bounded: a request-path write would be stuck here
+        write_table(table, where)
+
+    monkeypatch.setattr(request_log.pq, "write_table", slow_write)
+    log = BufferedParquetLog(tmp_path / "log", flush_rows=2, background=True)
+    log.append({"request_id": "a"})
+    log.append({"request_id": "b"})  # due: handed to a flush thread; returns at once
+    log.append({"request_id": "c"})  # while that write runs, rows keep buffering
+    assert not list((tmp_path / "log").glob("*.parquet"))
+    release.set()
+    log.join()
+    log.flush()  # shutdown: the rest
+    assert writers[0] == "nordlid-log-flush"
+    assert threading.current_thread().name not in writers[:1]
+    frame = pd.read_parquet(tmp_path / "log")
+    assert sorted(frame["request_id"]) == ["a", "b", "c"]
+
+
+def test_push_frames_are_built_on_the_pusher_thread_with_the_request_time() -> None:
+    pushed: list[tuple[str, str, pd.DataFrame]] = []
+
+    class Store:
+        def push(self, view: str, rows: pd.DataFrame) -> None:
+            pushed.append((threading.current_thread().name, view, rows))
+
+        def ping(self) -> None: ...
+
+        def online_features(self, service: str, ids: list[str]) -> Any:
+            raise AssertionError("not read")
+
+    built: list[str] = []
+
+    class RecordingJob(PushJob):
+        def frame(self) -> pd.DataFrame:
+            built.append(threading.current_thread().name)
+            return super().frame()
+
+    pusher = Pusher(Store())
+    pusher.start()
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    row = {"vec": np.arange(3, dtype=np.float32), "x": 1.5}
+    pusher.submit(RecordingJob("acoustic", "req-1", row, at))
+    pusher.join()
+    pusher.stop()
+    assert built == ["nordlid-pusher"]
+    ((thread, view, frame),) = pushed
+    assert (thread, view) == ("nordlid-pusher", "acoustic")
+    assert frame["utterance_id"].tolist() == ["req-1"]
+    assert frame["event_timestamp"].iloc[0] == pd.Timestamp(at)
+    assert frame["vec"].iloc[0] == [0.0, 1.0, 2.0] and frame["x"].iloc[0] == 1.5
