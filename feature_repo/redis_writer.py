@@ -244,32 +244,40 @@ def _feast_values(column: pa.Array, feature: FeatureField) -> list[bytes]:
     return [v.SerializeToString() for v in values]
 
 
+@dataclass(frozen=True)
+class CommandBlock:
+    """The complete ``HSET`` commands of some rows of a batch, all of the same length: row
+    ``j`` of ``data`` is the command of batch row ``rows[j]``."""
+
+    rows: np.ndarray
+    data: np.ndarray
+
+
 @dataclass
 class EncodedBatch:
-    """The ``HSET`` of every row of a batch, ready to send: ``prefixes[i]`` (command header,
-    key and ``_ts`` field), then row ``i`` of ``block`` (fixed-layout fields), then the
-    ``tails`` pieces of row ``i`` (fields of any other layout)."""
+    """The ``HSET`` of every row of a batch, ready to send as it is (no further copy)."""
 
     keys: list[bytes]
     micros: np.ndarray
-    prefixes: list[bytes]
-    block: np.ndarray
-    tails: list[list[bytes]]
+    blocks: list[CommandBlock]
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def commands(self, rows: Sequence[int]) -> bytes:
-        width = self.block.shape[1]
-        flat = self.block.reshape(-1).data
-        pieces: list[bytes | memoryview] = []
-        for i in rows:
-            pieces.append(self.prefixes[i])
-            if width:
-                pieces.append(flat[i * width:(i + 1) * width])
-            for tail in self.tails:
-                pieces.append(tail[i])
-        return b"".join(pieces)
+    def commands(self, rows: Sequence[int] | None = None) -> list[memoryview]:
+        """The commands of ``rows`` (all rows: None), as buffers to send one after another."""
+        if rows is None:
+            return [block.data.reshape(-1).data for block in self.blocks]
+        wanted = np.zeros(len(self), dtype=bool)
+        wanted[np.asarray(rows, dtype=np.int64)] = True
+        out = []
+        for block in self.blocks:
+            keep = wanted[block.rows]
+            if keep.all():
+                out.append(block.data.reshape(-1).data)
+            elif keep.any():
+                out.append(np.ascontiguousarray(block.data[keep]).reshape(-1).data)
+        return out
 
 
 def encode_batch(
@@ -279,35 +287,51 @@ def encode_batch(
     micros: np.ndarray,
     ts_key: bytes,
 ) -> EncodedBatch:
-    """RESP ``HSET key _ts:<view> <Timestamp> <field> <Value> ...`` for every row of ``batch``."""
+    """RESP ``HSET key _ts:<view> <Timestamp> <field> <Value> ...`` for every row of ``batch``.
+
+    A row's command is its variable part (header, key, timestamp and the fields whose values
+    vary in length) followed by the fixed-layout fields (float vectors and float scalars;
+    field order does not matter to a hash).  Rows whose variable parts have the same length
+    share one numpy block, so the float data is copied once, into the bytes that are sent.
+    """
     n = batch.num_rows
     head = b"*%d\r\n$4\r\nHSET\r\n" % (4 + 2 * len(features))
     ts_head = _bulk(ts_key)
-    prefixes = [
-        head + _bulk(key) + ts_head + _bulk(stamp)
-        for key, stamp in zip(keys, timestamp_values(micros), strict=True)
-    ]
     fixed: list[tuple[bytes, np.ndarray]] = []
-    tails: list[list[bytes]] = []
+    varying: list[list[bytes]] = []
     for feature in features:
         column = batch.column(feature.name)
         field_head = _bulk(feature.field_key)
         cell = _fixed_cell(column, feature)
         if cell is not None:
             fixed.append((field_head + cell[0], cell[1]))
-            continue
-        tails.append([field_head + _bulk(v) for v in _feast_values(column, feature)])
+        else:
+            varying.append([field_head + _bulk(v) for v in _feast_values(column, feature)])
+    heads = [
+        b"".join((head, _bulk(key), ts_head, _bulk(stamp), *(v[i] for v in varying)))
+        for i, (key, stamp) in enumerate(zip(keys, timestamp_values(micros), strict=True))
+    ]
     width = sum(len(pre) + data.shape[1] + 2 for pre, data in fixed)
-    block = np.empty((n, width), dtype=np.uint8)
-    offset = 0
-    for pre, data in fixed:
-        block[:, offset:offset + len(pre)] = np.frombuffer(pre, dtype=np.uint8)
-        offset += len(pre)
-        block[:, offset:offset + data.shape[1]] = data
-        offset += data.shape[1]
-        block[:, offset:offset + 2] = np.frombuffer(_CRLF, dtype=np.uint8)
-        offset += 2
-    return EncodedBatch(keys=keys, micros=micros, prefixes=prefixes, block=block, tails=tails)
+    lengths = np.fromiter((len(h) for h in heads), dtype=np.int64, count=n)
+    blocks = []
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        every = rows.size == n
+        out = np.empty((rows.size, length + width), dtype=np.uint8)
+        out[:, :length] = np.frombuffer(
+            b"".join(heads) if every else b"".join(heads[i] for i in rows.tolist()),
+            dtype=np.uint8,
+        ).reshape(rows.size, length)
+        offset = length
+        for pre, data in fixed:
+            out[:, offset:offset + len(pre)] = np.frombuffer(pre, dtype=np.uint8)
+            offset += len(pre)
+            out[:, offset:offset + data.shape[1]] = data if every else data[rows]
+            offset += data.shape[1]
+            out[:, offset:offset + 2] = np.frombuffer(_CRLF, dtype=np.uint8)
+            offset += 2
+        blocks.append(CommandBlock(rows=rows, data=out))
+    return EncodedBatch(keys=keys, micros=micros, blocks=blocks)
 
 
 def _row_groups(pf: pq.ParquetFile, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -378,10 +402,10 @@ def _newer_rows(conn: Any, batch: EncodedBatch, ts_key: bytes) -> list[int]:
 
 def send_batch(conn: Any, batch: EncodedBatch, ts_key: bytes, dedup: bool) -> int:
     """Write one batch on a redis-py connection; returns the rows written."""
-    rows = _newer_rows(conn, batch, ts_key) if dedup else range(len(batch))
+    rows = _newer_rows(conn, batch, ts_key) if dedup else list(range(len(batch)))
     if not rows:
         return 0
-    conn.send_packed_command([batch.commands(rows)])
+    conn.send_packed_command(batch.commands(None if len(rows) == len(batch) else rows))
     for _ in rows:
         conn.read_response()
     return len(rows)
