@@ -13,8 +13,14 @@ The mini model is a logistic head trained here on the ``acoustic`` features of a
 espeak-ng corpus (speed does not depend on its accuracy).  A fixed number of requests is
 sent by ``--concurrency`` client threads, each with its own keep-alive connection.
 
+``--baseline-rev REV`` also starts the service of an earlier git revision (its tree from
+``git archive``, run with this venv, on a copy of the same work directory) and sends the
+``/v1/identify`` loads to both in alternating rounds, so the ratio ``ours / baseline`` is
+measured under the same load on this shared machine.
+
 Usage: ``python benchmarks/serve.py [--requests 300] [--identify-requests 60]
-[--concurrency 4]`` (needs Redis: ``REDIS_URL``, default ``redis://127.0.0.1:6379``).
+[--concurrency 4] [--baseline-rev REV]`` (needs Redis: ``REDIS_URL``, default
+``redis://127.0.0.1:6379``).
 """
 
 from __future__ import annotations
@@ -169,6 +175,56 @@ def _load(
     return latencies, time.perf_counter() - t0, errors
 
 
+def _baseline_tree(rev: str, dest: Path) -> Path:
+    """The source tree of git revision ``rev`` (``git archive``; the checkout is untouched)."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        sys.exit(f"--baseline-rev {rev}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def _start_nordlid(
+    env: dict[str, str], port: int, workers: int, log: Path, cwd: Path, source: Path | None
+) -> subprocess.Popen[bytes]:
+    """``nordlid serve`` of this checkout, or of ``source`` (put first on PYTHONPATH)."""
+    env = dict(env)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
+    code = "import sys; from nordlid.cli import main; sys.exit(main())"
+    args = ["--log-level", "WARNING", "serve", "--port", str(port), "--workers", str(workers)]
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+        )
+
+
+def _cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds of a server process and its worker processes so far."""
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _server_timings(workdir: Any) -> dict[str, float]:
     """Median per-stage milliseconds of /v1/identify from the serving log (flushed at exit)."""
     import json
@@ -190,6 +246,10 @@ def main() -> None:
     parser.add_argument("--clip-seconds", type=float, default=5.0)
     parser.add_argument("--utterances", type=int, default=200, help="ids pushed to Redis")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
+    parser.add_argument(
+        "--baseline-rev", default=None, help="also serve this git revision for /v1/identify"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per load")
     args = parser.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -206,8 +266,11 @@ def main() -> None:
     from nordlid.workdir import Workdir
 
     workdir = Workdir.from_env().ensure()
+    base_workdir = Workdir(tmp / "baseline-work")
     procs: list[subprocess.Popen[bytes]] = []
     timings: dict[str, float] = {}
+    base_timings: dict[str, float] = {}
+    server_cpu: dict[str, float] = {}  # CPU seconds the serving process(es) used per load
     try:
         print(f"preparing: corpus, acoustic features, mini head, Feast project {project} ...")
         waves, langs = _clips(args.clip_seconds, 2, tmp)
@@ -228,25 +291,7 @@ def main() -> None:
         env = dict(os.environ, NORDLID_PREMIUM_MODEL="", NORDLID_LOG_FLUSH_ROWS="1000")
         ours_port, feast_port = _free_port(), _free_port()
         ours_log, feast_log = tmp / "nordlid.log", tmp / "feast.log"
-        with open(ours_log, "wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "nordlid"),
-                        "--log-level",
-                        "WARNING",
-                        "serve",
-                        "--port",
-                        str(ours_port),
-                        "--workers",
-                        str(args.workers),
-                    ],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=tmp,
-                )
-            )
+        procs.append(_start_nordlid(env, ours_port, args.workers, ours_log, tmp, None))
         with open(feast_log, "wb") as out:
             procs.append(
                 subprocess.Popen(
@@ -273,6 +318,15 @@ def main() -> None:
             )
         ours = f"http://127.0.0.1:{ours_port}"
         feast = f"http://127.0.0.1:{feast_port}"
+        base = ""
+        if args.baseline_rev:
+            source = _baseline_tree(args.baseline_rev, tmp / "baseline-src")
+            shutil.copytree(workdir.root, base_workdir.root)
+            base_port, base_log = _free_port(), tmp / "baseline.log"
+            base_env = dict(env, NORDLID_WORKDIR=str(base_workdir.root))
+            procs.append(_start_nordlid(base_env, base_port, args.workers, base_log, tmp, source))
+            base = f"http://127.0.0.1:{base_port}"
+            _wait_http(f"{base}/readyz", procs[2], 300, base_log)
         _wait_http(f"{ours}/readyz", procs[0], 300, ours_log)
         _wait_http(f"{feast}/health", procs[1], 300, feast_log)
 
@@ -287,25 +341,52 @@ def main() -> None:
             }
             return client.post(f"{feast}/get-online-features", json=body)
 
-        def identify(client: Any, i: int) -> Any:
-            body = wav_bodies[i % len(wav_bodies)]
-            return client.post(f"{ours}/v1/identify", files={"file": ("c.wav", body, "audio/wav")})
+        def identify_at(url: str) -> Callable[[Any, int], Any]:
+            def identify(client: Any, i: int) -> Any:
+                body = wav_bodies[i % len(wav_bodies)]
+                files = {"file": ("c.wav", body, "audio/wav")}
+                return client.post(f"{url}/v1/identify", files=files)
 
-        for fn in (by_id, feast_lookup, identify):  # warm-up (models, registry caches, JIT)
+            return identify
+
+        identify = identify_at(ours)
+        warm = [by_id, feast_lookup, identify] + ([identify_at(base)] if base else [])
+        for fn in warm:  # warm-up (models, registry caches, JIT)
             _load(fn, 10, 1)
 
         results: dict[str, tuple[list[float], float, int, int]] = {}
-        # by-id and Feast alternate in rounds so that load on this shared machine hits both
-        rounds = 3
-        for _ in range(rounds):
-            for name, fn in (("feast", feast_lookup), ("by_id", by_id)):
-                lat, wall, err = _load(fn, args.requests // rounds, args.concurrency)
-                prev = results.get(name, ([], 0.0, 0, 0))
-                results[name] = (prev[0] + lat, prev[1] + wall, prev[2] + err, args.concurrency)
-        lat, wall, err = _load(identify, args.identify_requests, args.concurrency)
-        results["identify"] = (lat, wall, err, args.concurrency)
-        lat, wall, err = _load(identify, max(args.identify_requests // 2, 10), 1)
-        results["identify_seq"] = (lat, wall, err, 1)
+        server_of = {"feast": procs[1], "by_id": procs[0], "identify": procs[0]}
+        server_of["identify_seq"] = procs[0]
+        if base:
+            server_of["identify_base"] = server_of["identify_seq_base"] = procs[2]
+
+        def rounds_of(
+            loads: list[tuple[str, Callable[[Any, int], Any]]], n: int, conc: int
+        ) -> None:
+            """``n`` requests per load, in alternating rounds (shared-machine load hits all)."""
+            for _ in range(args.rounds):
+                for name, fn in loads:
+                    cpu0 = _cpu_seconds(server_of[name])
+                    lat, wall, err = _load(fn, max(n // args.rounds, 1), conc)
+                    server_cpu[name] = (
+                        server_cpu.get(name, 0.0) + _cpu_seconds(server_of[name]) - cpu0
+                    )
+                    prev = results.get(name, ([], 0.0, 0, 0))
+                    results[name] = (prev[0] + lat, prev[1] + wall, prev[2] + err, conc)
+
+        rounds_of([("feast", feast_lookup), ("by_id", by_id)], args.requests, args.concurrency)
+        seq_n = max(args.identify_requests // 2, 10)
+        if base:
+            base_identify = identify_at(base)
+            rounds_of(
+                [("identify", identify), ("identify_base", base_identify)],
+                args.identify_requests,
+                args.concurrency,
+            )
+            rounds_of([("identify_seq", identify), ("identify_seq_base", base_identify)], seq_n, 1)
+        else:
+            rounds_of([("identify", identify)], args.identify_requests, args.concurrency)
+            rounds_of([("identify_seq", identify)], seq_n, 1)
     finally:
         for p in procs:
             p.terminate()
@@ -315,6 +396,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
         timings = _server_timings(workdir)
+        base_timings = _server_timings(base_workdir)
         import redis
 
         client = redis.Redis.from_url(redis_url)
@@ -323,18 +405,21 @@ def main() -> None:
             client.delete(*keys)
         shutil.rmtree(tmp, ignore_errors=True)
 
+    clip = f"({args.clip_seconds:g} s WAV)"
     names = {
         "feast": "feast serve /get-online-features (lid_mini)",
         "by_id": "nordlid GET /v1/utterances/{id}/language",
-        "identify": f"nordlid POST /v1/identify ({args.clip_seconds:g} s WAV)",
-        "identify_seq": f"nordlid POST /v1/identify ({args.clip_seconds:g} s WAV)",
+        "identify": f"nordlid POST /v1/identify {clip}",
+        "identify_seq": f"nordlid POST /v1/identify {clip}",
+        "identify_base": f"  baseline {args.baseline_rev} /v1/identify",
+        "identify_seq_base": f"  baseline {args.baseline_rev} /v1/identify",
     }
     feast_p50 = float(np.percentile(results["feast"][0], 50))
     feast_p99 = float(np.percentile(results["feast"][0], 99))
     print()
     print(
         f"{'route':<46} {'conc':>4} {'n':>5} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'req/s':>7} {'p50/feast':>9} {'p99/feast':>9}"
+        f"{'req/s':>7} {'p50/feast':>9} {'p99/feast':>9} {'srv CPU ms/req':>14}"
     )
     for key, (lat, wall, err, conc) in results.items():
         arr = np.asarray(lat)
@@ -342,11 +427,26 @@ def main() -> None:
         print(
             f"{names[key]:<46} {conc:>4} {arr.size:>5} {err:>4} {p50 * 1e3:>8.1f} "
             f"{p99 * 1e3:>8.1f} {arr.size / wall:>7.1f} {p50 / feast_p50:>9.2f} "
-            f"{p99 / feast_p99:>9.2f}"
+            f"{p99 / feast_p99:>9.2f} {server_cpu.get(key, float('nan')) / arr.size * 1e3:>14.1f}"
         )
-    if timings:
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
-        print(f"\n/v1/identify server-side medians (ms, from the serving log): {parts}")
+    for key in ("identify", "identify_seq"):
+        if f"{key}_base" in results:
+            cpu = server_cpu[key] / len(results[key][0])
+            base_cpu = server_cpu[f"{key}_base"] / len(results[f"{key}_base"][0])
+            print(f"\nserver CPU per /v1/identify, ours / baseline: {cpu / base_cpu:.2f}x")
+            ours_p50 = float(np.percentile(results[key][0], 50))
+            base_p50 = float(np.percentile(results[f"{key}_base"][0], 50))
+            ours_p99 = float(np.percentile(results[key][0], 99))
+            base_p99 = float(np.percentile(results[f"{key}_base"][0], 99))
+            print(
+                f"\n/v1/identify concurrency {results[key][3]}: ours / baseline "
+                f"{args.baseline_rev}: p50 {ours_p50 / base_p50:.2f}x, "
+                f"p99 {ours_p99 / base_p99:.2f}x"
+            )
+    for label, stage_ms in (("", timings), (f" (baseline {args.baseline_rev})", base_timings)):
+        if stage_ms:
+            parts = ", ".join(f"{k} {v:.1f}" for k, v in stage_ms.items())
+            print(f"\n/v1/identify server-side medians{label} (ms, serving log): {parts}")
     print()
     print(
         "ratios < 1 are faster than Feast's feature server for the same lookup; by-id "

@@ -142,6 +142,14 @@ class FeastOnlineStore:
                     ) from exc
             return self._fs
 
+    def preload(self) -> None:
+        """Load Feast and the registry now (start-up), not on the first request or push."""
+        fs = self._store()
+        try:
+            fs.list_feature_views(allow_cache=True)
+        except _store_errors() as exc:
+            raise OnlineStoreUnavailableError(f"feature registry is unavailable: {exc}") from exc
+
     def online_features(self, service: str, utterance_ids: list[str]) -> OnlineResult:
         from feature_repo import store
 

@@ -64,6 +64,8 @@ class Service:
             attempts=settings.push_attempts,
             backoff_s=settings.push_backoff_s,
             max_queue=settings.push_queue_size,
+            linger_s=settings.push_linger_s,
+            max_batch=settings.push_batch_rows,
             on_result=self.metrics.record_push,
         )
         self.serving_log = BufferedParquetLog(
@@ -86,6 +88,12 @@ class Service:
 
     # --- life cycle -------------------------------------------------------------------
     def start(self) -> None:
+        preload = getattr(self.store, "preload", None)
+        if preload is not None:  # Feast's import and registry: at start, not on request one
+            try:
+                preload()
+            except OnlineStoreUnavailableError as exc:
+                log.warning("online store not loaded at start (retried on use): %s", exc)
         self.pusher.start()
         self.index.load_existing(self.workdir.serving_log)
         self._seen_reload = self._reload_stamp()

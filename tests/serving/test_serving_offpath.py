@@ -121,23 +121,76 @@ def test_push_frames_are_built_on_the_pusher_thread_with_the_request_time() -> N
         def online_features(self, service: str, ids: list[str]) -> Any:
             raise AssertionError("not read")
 
-    built: list[str] = []
-
-    class RecordingJob(PushJob):
-        def frame(self) -> pd.DataFrame:
-            built.append(threading.current_thread().name)
-            return super().frame()
-
-    pusher = Pusher(Store())
+    results: list[tuple[str, bool]] = []
+    pusher = Pusher(Store(), on_result=lambda view, ok: results.append((view, ok)))
     pusher.start()
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     row = {"vec": np.arange(3, dtype=np.float32), "x": 1.5}
-    pusher.submit(RecordingJob("acoustic", "req-1", row, at))
+    pusher.submit(PushJob("acoustic", "req-1", row, at))
     pusher.join()
     pusher.stop()
-    assert built == ["nordlid-pusher"]
     ((thread, view, frame),) = pushed
     assert (thread, view) == ("nordlid-pusher", "acoustic")
     assert frame["utterance_id"].tolist() == ["req-1"]
     assert frame["event_timestamp"].iloc[0] == pd.Timestamp(at)
     assert frame["vec"].iloc[0] == [0.0, 1.0, 2.0] and frame["x"].iloc[0] == 1.5
+    assert results == [("acoustic", True)]
+
+
+def _jobs(view: str, n: int, start: int = 0) -> list[PushJob]:
+    return [
+        PushJob(view, f"{view}-{i}", {"vec": np.full(2, i, dtype=np.float32)})
+        for i in range(start, start + n)
+    ]
+
+
+def test_queued_pushes_are_coalesced_per_view_with_every_row_counted() -> None:
+    from serving.errors import OnlineStoreUnavailableError
+
+    pushed: list[tuple[str, list[str]]] = []
+
+    class Store:
+        down = False
+
+        def push(self, view: str, rows: pd.DataFrame) -> None:
+            if self.down:
+                raise OnlineStoreUnavailableError("redis is down")
+            pushed.append((view, rows["utterance_id"].tolist()))
+
+        def ping(self) -> None: ...
+
+        def online_features(self, service: str, ids: list[str]) -> Any:
+            raise AssertionError("not read")
+
+    results: list[tuple[str, bool]] = []
+    store = Store()
+    pusher = Pusher(
+        store,
+        max_batch=4,
+        attempts=2,
+        backoff_s=0.0,
+        on_result=lambda v, ok: results.append((v, ok)),
+    )
+    for job in _jobs("a", 4) + _jobs("b", 2) + _jobs("a", 2, start=4):
+        pusher.submit(job)  # queued before the worker starts: the batches are deterministic
+    pusher.start()
+    pusher.join()
+    # batches of at most 4 queued rows, each written as one push per view
+    assert pushed == [
+        ("a", ["a-0", "a-1", "a-2", "a-3"]),
+        ("b", ["b-0", "b-1"]),
+        ("a", ["a-4", "a-5"]),
+    ]
+    assert results.count(("a", True)) == 6 and results.count(("b", True)) == 2
+
+    # a failed batch drops (and counts) every row in it
+    store.down = True
+    results.clear()
+    pusher.stop()
+    for job in _jobs("b", 3, start=10):
+        pusher.submit(job)
+    pusher.start()
+    pusher.join()
+    pusher.stop()
+    assert results == [("b", False)] * 3
+    assert pusher.dropped == 3
