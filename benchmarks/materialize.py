@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -140,13 +141,18 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-    for _ in range(args.repeat):
-        for name in names:
-            rows = args.feast_rows if uses_feast[name] else args.rows
-            wd = workdirs[rows][0]
-            os.environ["NORDLID_WORKDIR"] = str(wd.root)
-            runs[name].append({"rows": rows, **_run(wd, specs, CONFIGS[name], args.redis_url)})
-            print(f"{name}: {runs[name][-1]}", flush=True)
+    try:
+        for _ in range(args.repeat):
+            for name in names:
+                rows = args.feast_rows if uses_feast[name] else args.rows
+                wd = workdirs[rows][0]
+                os.environ["NORDLID_WORKDIR"] = str(wd.root)
+                runs[name].append({"rows": rows,
+                                   **_run(wd, specs, CONFIGS[name], args.redis_url)})
+                print(f"{name}: {runs[name][-1]}", flush=True)
+    finally:
+        for wd, _, _ in workdirs.values():
+            shutil.rmtree(wd.root, ignore_errors=True)
     results = {
         name: sorted(done, key=lambda r: r["materialize_s"])[len(done) // 2]
         for name, done in runs.items()

@@ -355,7 +355,7 @@ def read_batches(
     """Stream the selected rows of every file as encoded batches of at most ``batch_rows``."""
     columns = [f.name for f in features]
     for part in selection:
-        pf = pq.ParquetFile(part.path)
+        pf = pq.ParquetFile(part.path, pre_buffer=True)
         done = 0
         for group, wanted in _row_groups(pf, part.rows):
             first = 0
