@@ -22,6 +22,7 @@ import pandas as pd
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 from serving.errors import ModelUnavailableError, OnlineStoreUnavailableError
+from serving.instances import InstancePool
 from serving.predictor import FeatureRow, Model, OnlineResult
 
 log = logging.getLogger(__name__)
@@ -34,19 +35,26 @@ class ExtractorFeatureComputer:
     are computed (None leaves torch as it is).  Each request runs on its own worker thread;
     on a small shared machine one thread per request is several times faster than two that
     spin against each other and against the other requests.
+
+    Extractors are not promised to be thread-safe, so each instance serves one call at a
+    time.  Weight-free extractors (``spec.needs_weights`` false: acoustic, quality) get up
+    to ``replicas`` instances, so that many requests compute them at once; extractors with
+    weights keep one instance (one copy of the weights).
     """
 
-    def __init__(self, device: str = "cpu", torch_threads: int | None = None) -> None:
+    def __init__(
+        self, device: str = "cpu", torch_threads: int | None = None, replicas: int = 1
+    ) -> None:
         self.device = device
         self.torch_threads = torch_threads
-        self._extractors: dict[str, Any] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self.replicas = max(1, replicas)
+        self._pools: dict[str, InstancePool[Any]] = {}
         self._lock = threading.Lock()
 
-    def _extractor(self, view: str) -> Any:
+    def _pool(self, view: str) -> InstancePool[Any]:
         with self._lock:
-            if view in self._extractors:
-                return self._extractors[view]
+            if view in self._pools:
+                return self._pools[view]
             from extractors import registry
 
             names = {spec.view_name: spec.name for spec in registry.all_specs()}
@@ -54,15 +62,24 @@ class ExtractorFeatureComputer:
                 raise ModelUnavailableError(
                     f"no extractor produces view {view!r} (known views: {sorted(names)})"
                 )
-            extractor = registry.create(names[view]).to(self.device)
-            self._extractors[view] = extractor
-            self._locks[view] = threading.Lock()
-            log.info("loaded extractor %s for view %s", names[view], view)
-            return extractor
+            name = names[view]
+
+            def make() -> Any:
+                return registry.create(name).to(self.device)
+
+            first = make()
+            size = 1 if first.spec.needs_weights else self.replicas
+            self._pools[view] = pool = InstancePool(make, size, first)
+            log.info("loaded extractor %s for view %s (up to %d at once)", name, view, size)
+            return pool
 
     def preload(self, views: Sequence[str]) -> None:
         for view in views:
-            self._extractor(view)
+            self._pool(view)
+
+    def capacity(self, view: str) -> int:
+        """How many calls for ``view`` may run at once (instances in its pool)."""
+        return self._pool(view).size
 
     def compute(self, views: Sequence[str], waves: list[np.ndarray]) -> dict[str, list[FeatureRow]]:
         from validation.speech_quality import shared_speech_segments, torch_threads
@@ -71,14 +88,11 @@ class ExtractorFeatureComputer:
         # views of the same waves share one voice-activity pass (acoustic trim, quality ratio)
         with torch_threads(self.torch_threads), shared_speech_segments():
             for view in views:
-                extractor = self._extractor(view)
-                # one call at a time per extractor: extractors keep state (buffers, caches)
-                # and are not promised to be thread-safe
-                with self._locks[view]:
+                with self._pool(view).use() as extractor:
                     rows = _extract_waves()(extractor, waves)
+                    names = extractor.spec.feature_names
                 if isinstance(rows, pd.DataFrame):
                     rows = rows.to_dict("records")
-                names = extractor.spec.feature_names
                 out[view] = [{k: row[k] for k in names} for row in rows]
         return out
 

@@ -180,13 +180,22 @@ def create_app(
         from serving.adapters import ExtractorFeatureComputer, FeastOnlineStore, RegistryModelLoader
 
         loader = loader or RegistryModelLoader(workdir)
-        features = features or ExtractorFeatureComputer(torch_threads=settings.torch_threads)
+        features = features or ExtractorFeatureComputer(
+            torch_threads=settings.torch_threads, replicas=settings.compute_slots()
+        )
         store = store or FeastOnlineStore(workdir, settings.redis_url)
     service = Service(settings, loader, features, store)
     limiter = anyio.CapacityLimiter(settings.worker_threads)
+    # feature extraction is CPU-bound: more of it at once than there are cores only
+    # time-slices (every request finishes late); the rest wait their turn in order
+    compute_slots = anyio.CapacityLimiter(settings.compute_slots())
 
     async def run(fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter)
+
+    async def compute(fn: Callable[..., T], *args: Any) -> T:
+        async with compute_slots:
+            return await run(fn, *args)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -229,7 +238,7 @@ def create_app(
             audio_input.check_size(file.size, service.limits, name)
         data = await file.read(settings.max_upload_bytes + 1)
         audio_input.check_size(len(data), service.limits, name)
-        body = await run(_identify_upload, service, data, name)  # one hop to a worker thread
+        body = await compute(_identify_upload, service, data, name)  # one worker-thread hop
         request.scope["nordlid.model"] = body["model"]
         return body
 
@@ -255,7 +264,7 @@ def create_app(
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
-        await _stream(ws, service, settings, run)
+        await _stream(ws, service, settings, compute)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

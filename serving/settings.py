@@ -7,6 +7,7 @@ SQLite online store, models from ``<workdir>/models``).  A bad value is a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import (
@@ -63,6 +64,13 @@ class ServingSettings(BaseSettings):
     )
     push_batch_rows: int = Field(64, ge=1, description="Most rows in one coalesced push.")
     worker_threads: int = Field(4, ge=1, le=64, description="Threads for CPU-bound work.")
+    compute_threads: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Requests computing features at once (identify, stream); default the "
+        "number of CPUs this process may use.  Others wait in arrival order.",
+    )
     torch_threads: int = Field(
         1,
         ge=1,
@@ -101,6 +109,13 @@ class ServingSettings(BaseSettings):
     @property
     def premium_ref(self) -> str | None:
         return self.premium_model or None
+
+    def compute_slots(self) -> int:
+        if self.compute_threads is not None:
+            return self.compute_threads
+        if hasattr(os, "sched_getaffinity"):
+            return max(1, len(os.sched_getaffinity(0)))
+        return os.cpu_count() or 1
 
     def api_key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key is not None else None

@@ -194,3 +194,90 @@ def test_queued_pushes_are_coalesced_per_view_with_every_row_counted() -> None:
     pusher.stop()
     assert results == [("b", False)] * 3
     assert pusher.dropped == 3
+
+
+def test_compute_slots_default_to_the_usable_cpus() -> None:
+    import os
+
+    from serving.settings import ServingSettings
+
+    assert ServingSettings().compute_slots() == len(os.sched_getaffinity(0))
+    assert ServingSettings(compute_threads=3).compute_slots() == 3
+
+
+@pytest.mark.integration
+def test_identify_feature_work_runs_at_most_compute_threads_at_once(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving_toys import tone, wav_bytes
+
+    lock = threading.Lock()
+    inside = [0]
+    most = [0]
+    other_arrived = threading.Event()
+    original = serving_toys.ToneExtractor.extract
+
+    def overlapping(self: Any, waves: list[np.ndarray]) -> list[dict[str, object]]:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            if inside[0] > 1:
+                other_arrived.set()
+        # bounded wait that a second request inside at the same time would cut short
+        other_arrived.wait(timeout=1.0)
+        with lock:
+            inside[0] -= 1
+        return original(self, waves)
+
+    monkeypatch.setattr(serving_toys.ToneExtractor, "extract", overlapping)
+    client = make_client(premium_model="", compute_threads=1, worker_threads=4)
+    body = wav_bytes(tone("da", 1.2, rng=np.random.default_rng(0)))
+
+    def post(_: int) -> int:
+        files = {"file": ("x.wav", body, "audio/wav")}
+        return int(client.post("/v1/identify", files=files).status_code)
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(post, range(3))) == [200, 200, 200]
+    assert most[0] == 1
+
+
+def test_instance_pool_lends_each_instance_to_one_thread_at_a_time() -> None:
+    from serving.instances import InstancePool
+
+    made: list[object] = []
+
+    def make() -> object:
+        made.append(object())
+        return made[-1]
+
+    pool: InstancePool[object] = InstancePool(make, 2)
+    got: list[object] = []
+    with pool.use() as a, pool.use() as b:
+        assert a is not b and pool.made == 2
+        waiter = threading.Thread(target=lambda: got.append(pool.use().__enter__()))
+        waiter.start()
+        waiter.join(timeout=0.5)  # bounded: it must still be waiting for a free instance
+        assert waiter.is_alive() and got == []
+    waiter.join()
+    assert got[0] in (a, b) and pool.made == 2 and len(made) == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        InstancePool(make, 0)
+
+
+def test_extractors_with_weights_keep_one_instance(
+    toy_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from serving.adapters import ExtractorFeatureComputer
+
+    def weighted_init(self: Any) -> None:
+        self.spec = dataclasses.replace(serving_toys.fine_spec(), needs_weights=True)
+
+    monkeypatch.setattr(serving_toys.FineExtractor, "__init__", weighted_init)
+    computer = ExtractorFeatureComputer(replicas=3)
+    assert computer.capacity("servetone") == 3  # weight-free: replicas
+    assert computer.capacity("servefine") == 1  # one copy of the weights
