@@ -285,7 +285,7 @@ def model_only(extractor: Any, batches: list[list[Any]]) -> float:
     inputs = []
     for chunks in batches:
         batch, lengths = pad_batch([c.wave for c in chunks])
-        x = torch.from_numpy(batch).to(device)
+        x = torch.from_numpy(batch).to(device=device, dtype=extractor.model_dtype)
         n = torch.from_numpy(lengths).to(device)
         inputs.append((x, frame_mask(n, x.shape[1]).long()))
     sync(extractor.device)
@@ -395,19 +395,25 @@ def measure(
         "padding_share": 1.0 - audio / padded,
         "gflop_per_audio_s": flops / audio / 1e9,
         "tflops": tflops,
-        "peak_tflops": peaks[dtype],
-        "fraction_of_peak": tflops / peaks[dtype],
+        "peak_tflops": peaks[peak_of(dtype)],
+        "fraction_of_peak": tflops / peaks[peak_of(dtype)],
     }
+
+
+def peak_of(label: str) -> str:
+    """Which measured matrix-product peak a precision label is compared with."""
+    return "fp32" if label == "fp32" else "bf16"
 
 
 def row_line(name: str, row: dict[str, Any]) -> str:
     walls = ", ".join(f"{w:.2f}" for w in row["walls"])
     return (
-        f"{name} {row['precision']:<4} batch {row['batch_seconds']:>5g} s | "
+        f"{name} {row['precision']:<10} batch {row['batch_seconds']:>5g} s | "
         f"{row['x_realtime']:>8.0f}x real time (median of {len(row['walls'])}: {walls} s) | "
         f"model alone {row['model_only_x_realtime']:>8.0f}x | {row['batches']} batches, "
         f"{row['padding_share']:.0%} padding | {row['gflop_per_audio_s']:.1f} GFLOP/audio-s | "
-        f"{row['tflops']:.1f} TFLOP/s = {row['fraction_of_peak']:.1%} of {row['precision']} peak"
+        f"{row['tflops']:.1f} TFLOP/s = {row['fraction_of_peak']:.1%} of the "
+        f"{peak_of(row['precision'])} peak"
     )
 
 
@@ -421,7 +427,21 @@ def free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+def relative_errors(
+    rows: list[dict[str, Any]], reference: list[dict[str, Any]]
+) -> dict[str, float]:
+    """Median and max over utterances and columns of ``|a - b| / |b|`` (vector norms)."""
+    errs = [
+        float(np.linalg.norm(a[k] - b[k])) / max(float(np.linalg.norm(b[k])), 1e-12)
+        for a, b in zip(rows, reference, strict=True)
+        for k in b
+    ]
+    return {"median": float(np.median(errs)), "max": float(np.max(errs))}
+
+
 def bench_xlsr(s: Settings, report: Report, peaks: dict[str, float]) -> None:
+    from extractors.engine import extract_waves
+
     waves = make_clips(s.clips, s.min_s, s.max_s, s.seed)
     audio = seconds_of(waves)
     report.say(
@@ -431,7 +451,17 @@ def bench_xlsr(s: Settings, report: Report, peaks: dict[str, float]) -> None:
     report.record("workload", {"clips": len(waves), "audio_s": audio})
     naive = waves[: s.naive_clips]
     naive_audio = seconds_of(naive)
-    low = "bf16" if s.device.startswith("cuda") else "fp32"
+    probe = waves[: max(s.naive_clips // 2, 2)]  # features compared between precisions
+    cuda = s.device.startswith("cuda")
+    # (precision argument, label, engine batch budgets)
+    variants = [
+        ("auto", "bf16" if cuda else "auto-fp32", s.budgets),
+        ("bf16-model", "bf16-model", s.budgets[1:] or s.budgets),
+    ]
+    if s.fp32:
+        variants.append(("fp32", "fp32", [max(s.budgets)]))
+    features: dict[str, list[dict[str, Any]]] = {}
+    best: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="xlsr-random-") as tmp:
         directory = Path(tmp)
         t0 = time.perf_counter()
@@ -440,53 +470,69 @@ def bench_xlsr(s: Settings, report: Report, peaks: dict[str, float]) -> None:
             f"xlsr: {params:.1f} M parameters; random init + save_pretrained "
             f"{time.perf_counter() - t0:.1f} s"
         )
-        t0 = time.perf_counter()
-        extractor = load_xlsr(directory, s.device, "auto", max(s.budgets))
-        report.say(
-            f"xlsr: loaded through XLSRExtractor(checkpoint=DIR) in "
-            f"{time.perf_counter() - t0:.1f} s; autocast {low}"
-        )
-        best = 0.0
-        for budget in s.budgets:
-            row = measure(extractor, waves, budget, low, peaks, s.repeats)
-            report.record(f"xlsr_{low}_{budget:g}", row)
-            report.say(row_line("xlsr", row))
-            best = max(best, row["x_realtime"])
-        if report.out is not None:
-            profile_pass(extractor, waves, max(s.budgets), report.out / "profile_xlsr.txt")
-        if naive:
-            single = one_at_a_time(extractor, naive)
-            fixed = naive_fixed_pad(extractor.model, s.device, naive, 10.0)
-            report.record(
-                "xlsr_one_at_a_time",
-                {
-                    "clips": len(naive),
-                    "audio_s": naive_audio,
-                    "engine_1_per_call_s": single,
-                    "naive_fp32_pad10_s": fixed,
-                    "best": best,
-                },
-            )
+        for precision, label, budgets in variants:
+            t0 = time.perf_counter()
+            extractor = load_xlsr(directory, s.device, precision, max(s.budgets))
             report.say(
-                f"xlsr {low:<4} engine, 1 clip a call ({len(naive)} clips) | "
-                f"{naive_audio / single:>8.0f}x real time | best batched / this = "
-                f"{best / (naive_audio / single):.1f}x"
+                f"xlsr: loaded through XLSRExtractor(checkpoint=DIR, precision={precision!r}) "
+                f"in {time.perf_counter() - t0:.1f} s"
             )
-            report.say(
-                f"xlsr naive: fp32, pad/cut 10 s, 1 clip a call ({len(naive)} clips) | "
-                f"{naive_audio / fixed:>8.0f}x real time | best batched / this = "
-                f"{best / (naive_audio / fixed):.1f}x"
-            )
-        del extractor
-        free(s.device)
-        if s.fp32 and s.device.startswith("cuda"):
-            extractor = load_xlsr(directory, s.device, "fp32", max(s.budgets))
-            row = measure(extractor, waves, max(s.budgets), "fp32", peaks, 1)
-            report.record(f"xlsr_fp32_{max(s.budgets):g}", row)
-            report.say(row_line("xlsr", row))
-            report.say(f"xlsr bf16 best / fp32 = {best / row['x_realtime']:.2f}x")
+            for budget in budgets:
+                row = measure(extractor, waves, budget, label, peaks, s.repeats)
+                report.record(f"xlsr_{label}_{budget:g}", row)
+                report.say(row_line("xlsr", row))
+                best[label] = max(best.get(label, 0.0), row["x_realtime"])
+            features[label] = extract_waves(extractor, probe, batch_seconds=max(s.budgets))
+            if precision == "auto":
+                if report.out is not None:
+                    profile_pass(extractor, waves, max(s.budgets), report.out / "profile_xlsr.txt")
+                if naive:
+                    naive_loops(s, report, extractor, naive, naive_audio, best[label], label)
             del extractor
             free(s.device)
+    for label, rows in features.items():
+        if label != "fp32" and "fp32" in features:
+            errors = relative_errors(rows, features["fp32"])
+            report.record(f"xlsr_{label}_vs_fp32_features", errors)
+            report.say(
+                f"xlsr {label} features vs fp32 ({len(probe)} clips, every column): relative "
+                f"error median {errors['median']:.1e}, max {errors['max']:.1e}; speed "
+                f"{best[label] / best['fp32']:.2f}x fp32"
+            )
+
+
+def naive_loops(
+    s: Settings,
+    report: Report,
+    extractor: Any,
+    naive: list[np.ndarray],
+    naive_audio: float,
+    best: float,
+    label: str,
+) -> None:
+    """The two one-clip-at-a-time baselines, against the best batched rate ``best``."""
+    single = one_at_a_time(extractor, naive)
+    fixed = naive_fixed_pad(extractor.model, s.device, naive, 10.0)
+    report.record(
+        "xlsr_one_at_a_time",
+        {
+            "clips": len(naive),
+            "audio_s": naive_audio,
+            "engine_1_per_call_s": single,
+            "naive_fp32_pad10_s": fixed,
+            "best": best,
+        },
+    )
+    report.say(
+        f"xlsr {label} engine, 1 clip a call ({len(naive)} clips) | "
+        f"{naive_audio / single:>8.0f}x real time | best batched / this = "
+        f"{best / (naive_audio / single):.1f}x"
+    )
+    report.say(
+        f"xlsr naive: fp32, pad/cut 10 s, 1 clip a call ({len(naive)} clips) | "
+        f"{naive_audio / fixed:>8.0f}x real time | best batched / this = "
+        f"{best / (naive_audio / fixed):.1f}x"
+    )
 
 
 def build_extra(name: str, s: Settings) -> Any:

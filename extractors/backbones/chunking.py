@@ -17,10 +17,15 @@ from nordlid.errors import AudioDecodeError
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of utterance ``utt`` (index into the extractor's input list)."""
+    """A piece of utterance ``utt`` (index into the extractor's input list).
+
+    ``whole``: the chunk is the entire input wave, neither cut nor padded (per-utterance
+    preprocessing may then be applied to the chunk alone, e.g. on the device).
+    """
 
     utt: int
     wave: np.ndarray
+    whole: bool = False
 
     @property
     def length(self) -> int:
@@ -50,13 +55,17 @@ def split_chunks(waves: list[np.ndarray], max_samples: int, min_samples: int = 1
     """Cut each wave into ``ceil(n / max_samples)`` near-equal chunks.
 
     Waves shorter than ``min_samples`` (the model's receptive field) are zero-padded to it
-    so that they still produce one frame.
+    so that they still produce one frame.  A wave of ``min_samples`` to ``max_samples``
+    samples is one chunk marked ``whole``.
     """
     if max_samples < max(min_samples, 1):
         raise ValueError(f"max_samples={max_samples} is below min_samples={min_samples}")
     chunks: list[Chunk] = []
     for utt, wave in enumerate(waves):
         n = wave.shape[0]
+        if min_samples <= n <= max_samples:
+            chunks.append(Chunk(utt, wave, whole=True))
+            continue
         if n < min_samples:
             wave = np.pad(wave, (0, min_samples - n))
             n = min_samples

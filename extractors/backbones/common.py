@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+#: ``auto`` = bf16 autocast on CUDA, fp32 elsewhere; ``bf16``/``fp16`` = autocast to that
+#: dtype (weights, layer norms and the residual stream stay fp32); ``bf16-model`` = weights
+#: and activations in bf16, no autocast (no casts per op: faster, a little less exact).
+Precision = Literal["auto", "fp32", "bf16", "fp16", "bf16-model"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "bf16-model")
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".nemo")
 _TRUE = {"1", "true", "yes", "on"}
@@ -96,16 +100,23 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def autocast_dtype(device: torch.device, precision: Precision) -> torch.dtype | None:
-    """The autocast dtype for a forward pass (None = full fp32)."""
+    """The autocast dtype for a forward pass (None = no autocast)."""
     import torch
 
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"precision {precision!r} is not one of auto, fp32, bf16, fp16")
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision in ("fp32", "bf16-model") or (precision == "auto" and device.type != "cuda"):
         return None
     if precision == "fp16":
         return torch.float16
     return torch.bfloat16
+
+
+def weights_dtype(precision: Precision) -> torch.dtype:
+    """The dtype of the model's weights (and so of its activations) for ``precision``."""
+    import torch
+
+    return torch.bfloat16 if precision == "bf16-model" else torch.float32
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

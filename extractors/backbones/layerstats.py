@@ -18,7 +18,7 @@ import numpy as np
 
 from extractors.backbones import catalog
 from extractors.backbones.chunking import Chunk, check_waves, plan_batches, split_chunks
-from extractors.backbones.common import Precision, autocast_dtype, resolve_device
+from extractors.backbones.common import Precision, autocast_dtype, resolve_device, weights_dtype
 from extractors.backbones.pooling import Moments, merge_all
 from extractors.backbones.specs import check_layers, default_layers, layer_column
 from extractors.base import Extractor, Row
@@ -157,7 +157,13 @@ class LayerStatsBackbone(Extractor):
         return self
 
     def _move(self, device: torch.device) -> None:  # noqa: B027 - optional hook
-        """Move model weights (subclasses with a model override this)."""
+        """Move model weights to ``device`` in :attr:`model_dtype` (subclasses with a model
+        override this)."""
+
+    @property
+    def model_dtype(self) -> torch.dtype:
+        """The dtype of the weights and of the model's inputs (bf16 only for ``bf16-model``)."""
+        return weights_dtype(self.precision)
 
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:

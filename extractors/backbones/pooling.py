@@ -58,19 +58,25 @@ def frame_mask(lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
 
 
 def masked_moments(hidden: torch.Tensor, mask: torch.Tensor) -> list[Moments]:
-    """Per-item moments of ``hidden`` ``(batch, frames, dim)`` over frames where ``mask``."""
+    """Per-item moments of ``hidden`` ``(batch, frames, dim)`` over frames where ``mask``.
+
+    Two passes on the tensor's device, the frame sums as batched matrix products with the
+    mask (no masked copies of the hidden states): float32 for float32/bf16/fp16 states,
+    float64 for float64 ones, never under autocast; one transfer to the host at the end.
+    """
     import torch
 
-    h = hidden.detach().to(torch.float64)
-    m = mask.to(torch.float64).unsqueeze(-1)
-    counts = m.sum(dim=1)  # (batch, 1)
-    safe = counts.clamp(min=1.0)
-    mean = (h * m).sum(dim=1) / safe
-    m2 = (((h - mean.unsqueeze(1)) ** 2) * m).sum(dim=1)
-    counts_np = counts.squeeze(-1).cpu().numpy().astype(np.int64)
-    mean_np = mean.cpu().numpy()
-    m2_np = m2.cpu().numpy()
-    return [Moments(int(counts_np[b]), mean_np[b], m2_np[b]) for b in range(h.shape[0])]
+    work = torch.float64 if hidden.dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        h = hidden.detach().to(work)
+        m = mask.to(work).unsqueeze(1)  # (batch, 1, frames)
+        counts = m.sum(dim=2)  # (batch, 1)
+        mean = torch.bmm(m, h).squeeze(1) / counts.clamp(min=1.0)  # (batch, dim)
+        dev = h - mean.unsqueeze(1)
+        m2 = torch.bmm(m, dev.square_()).squeeze(1)
+        host = torch.cat([counts, mean, m2], dim=1).to(torch.float64).cpu().numpy()
+    dim = h.shape[2]
+    return [Moments(int(round(row[0])), row[1 : 1 + dim], row[1 + dim :]) for row in host]
 
 
 def as_float32_list(vector: np.ndarray) -> list[float]:

@@ -2,10 +2,13 @@
 
 Loading goes through ``transformers.Wav2Vec2Model.from_pretrained`` (hub id or local
 directory; ``HF_HUB_OFFLINE`` honoured).  Inputs are normalised per utterance over their
-real samples as ``Wav2Vec2FeatureExtractor`` does.  Models with a layer-norm feature
-encoder (XLS-R, MMS) get an attention mask and padded batches; models with a group-norm
-feature encoder (wav2vec2-base style) must not see padding, so they are batched only with
-chunks of exactly equal length.  Frame masks come from ``_get_feat_extract_output_lengths``.
+real samples as ``Wav2Vec2FeatureExtractor`` does: on the model's device for an utterance
+that is one chunk (the common case: no host-side pass over the audio), in NumPy before
+chunking for one that is cut into chunks or padded up to the receptive field.  Models
+with a layer-norm feature encoder (XLS-R, MMS) get an attention mask and padded batches;
+models with a group-norm feature encoder (wav2vec2-base style) must not see padding, so
+they are batched only with chunks of exactly equal length.  Frame masks come from
+``_get_feat_extract_output_lengths``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,22 @@ def normalize_wave(wave: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance over the samples (as ``Wav2Vec2FeatureExtractor`` does)."""
     w = wave.astype(np.float32, copy=False)
     return ((w - w.mean()) / np.sqrt(w.var() + 1e-7)).astype(np.float32)
+
+
+def normalize_rows(x: torch.Tensor, lengths: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """:func:`normalize_wave` of each selected row of a zero-padded ``(batch, samples)``
+    float32 batch over its first ``lengths[b]`` samples; padding stays zero, other rows are
+    returned unchanged."""
+    import torch
+
+    valid = (torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).to(
+        x.dtype
+    )
+    n = lengths.to(x.dtype).unsqueeze(1)
+    mean = (x * valid).sum(dim=1, keepdim=True) / n
+    var = (((x - mean) * valid) ** 2).sum(dim=1, keepdim=True) / n
+    normalized = (x - mean) / torch.sqrt(var + 1e-7) * valid
+    return torch.where(rows.unsqueeze(1), normalized, x)
 
 
 def load_wav2vec2(name: str, checkpoint: str) -> tuple[Wav2Vec2Model, bool, dict[str, str]]:
@@ -182,10 +201,14 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         self._move(self.torch_device)
 
     def _move(self, device: torch.device) -> None:
-        self.model.to(device)  # type: ignore[arg-type]
+        import torch
+
+        torch.nn.Module.to(self.model, device=device, dtype=self.model_dtype)
 
     def _prepare(self, wave: np.ndarray) -> np.ndarray:
-        return normalize_wave(wave) if self.do_normalize else wave
+        # A wave that stays one whole chunk is normalised on the device in _forward.
+        whole = self.min_chunk_samples <= wave.shape[0] <= self.max_chunk_samples
+        return normalize_wave(wave) if self.do_normalize and not whole else wave
 
     def _forward(self, chunks: list[Chunk]) -> list[dict[int, Moments]]:
         import torch
@@ -193,6 +216,10 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         batch, lengths = pad_batch([c.wave for c in chunks])
         x = torch.from_numpy(batch).to(self.torch_device)
         n = torch.from_numpy(lengths).to(self.torch_device)
+        if self.do_normalize and any(c.whole for c in chunks):
+            rows = torch.tensor([c.whole for c in chunks], device=self.torch_device)
+            x = normalize_rows(x, n, rows)
+        x = x.to(self.model_dtype)
         attention = frame_mask(n, x.shape[1]).long() if self.uses_attention_mask else None
         with torch.inference_mode(), self._autocast():
             out = self.model(x, attention_mask=attention, output_hidden_states=True)

@@ -178,7 +178,9 @@ class WhisperBackbone(LayerStatsBackbone):
         self._move(self.torch_device)
 
     def _move(self, device: torch.device) -> None:
-        self.encoder.to(device)  # type: ignore[arg-type]
+        import torch
+
+        torch.nn.Module.to(self.encoder, device=device, dtype=self.model_dtype)
 
     def _batch_cost(self, chunk: Chunk) -> int:
         return int(self.feature_extractor.n_samples)  # every item is a full 30 s window
@@ -194,7 +196,7 @@ class WhisperBackbone(LayerStatsBackbone):
             padding="max_length",
             device=str(device),
         )
-        x = feats["input_features"].to(device)
+        x = feats["input_features"].to(device=device, dtype=self.model_dtype)
         with torch.inference_mode(), self._autocast():
             out = self.encoder(x, output_hidden_states=True)
         hidden = out.hidden_states
