@@ -179,6 +179,15 @@ class RedisOnlineReader:
                     self._vector_layout.append(None)
         self._keys = EntityKeyEncoder(project, join_key, entity_key_serialization_version)
         self._frame_columns: pd.Index | None = None
+        # one utterance (the serving case): per column, where its value is and how to decode
+        # it (vector header, its length, total bytes, float count; empty header: not a vector)
+        self._row_plan: list[tuple[int, int, bytes, int, int, int, bool]] = []
+        col = 0
+        for v, (start, end) in enumerate(self._view_slices):
+            for pos in range(start, end):
+                layout = self._vector_layout[col] or (b"", 0, -1, 0)
+                self._row_plan.append((pos, v, *layout, self.columns[col][1]))
+                col += 1
 
     def redis_key(self, utterance_id: str) -> bytes:
         return self._keys.key(utterance_id)
@@ -207,6 +216,8 @@ class RedisOnlineReader:
 
     def read_frame(self, utterance_ids: Sequence[str]) -> pd.DataFrame:
         """:meth:`read` as a DataFrame (columns: utterance_id, features, missing_views, found)."""
+        if len(utterance_ids) == 1:
+            return self._read_one_frame(utterance_ids[0])
         names, columns, found, missing = self.read_columns(utterance_ids)
         n = len(utterance_ids)
         block = np.empty((len(names) + 2, n), dtype=object)
@@ -223,10 +234,49 @@ class RedisOnlineReader:
             self._frame_columns = pd.Index(["utterance_id", *names, "missing_views", "found"])
         return _frame(block, np.asarray(found, dtype=bool), self._frame_columns)
 
+    def _decode_row(self, raw: list[bytes | None]) -> tuple[list[Any], list[str]]:
+        """(decoded value per column, missing views) of one utterance's fields."""
+        present = [raw[ts_pos] is not None for ts_pos in self._ts_positions]
+        values: list[Any] = []
+        append = values.append
+        frombuffer = np.frombuffer
+        for pos, view, header, offset, total, count, is_vector in self._row_plan:
+            value = raw[pos]
+            if value is None or not present[view]:
+                append(None)
+            elif len(value) == total and value.startswith(header):
+                append(frombuffer(value, _F4, count, offset))  # positional: cheaper
+            elif len(value) == 5 and value[0] == 0x35 and not is_vector:
+                append(_FLOAT32.unpack_from(value, 1)[0])  # float_val
+            else:
+                layout = (header, offset, total, count) if total >= 0 else None
+                append(_decode_single(value, layout, is_vector))
+        missing = [vf.view for vf, flag in zip(self.views, present, strict=True) if not flag]
+        return values, missing
+
+    def _read_one_frame(self, utterance_id: str) -> pd.DataFrame:
+        values, missing = self._decode_row(self.fetch([utterance_id])[0])
+        block = np.empty((len(values) + 2, 1), dtype=object)
+        block[0, 0] = utterance_id
+        for i, value in enumerate(values, start=1):
+            block[i, 0] = value
+        block[-1, 0] = missing
+        if self._frame_columns is None:
+            import pandas as pd
+
+            self._frame_columns = pd.Index(
+                ["utterance_id", *(c for c, _ in self.columns), "missing_views", "found"]
+            )
+        return _frame(block, np.array([not missing]), self._frame_columns)
+
     def read_columns(
         self, utterance_ids: Sequence[str]
     ) -> tuple[list[str], list[list[Any]], list[bool], list[list[str]]]:
         """(column names, decoded values per column, found, missing views per id)."""
+        if len(utterance_ids) == 1:
+            values, missing_one = self._decode_row(self.fetch(utterance_ids)[0])
+            return ([c for c, _ in self.columns], [[v] for v in values], [not missing_one],
+                    [missing_one])
         raw_rows = self.fetch(utterance_ids)
         n = len(raw_rows)
         present = [
@@ -287,6 +337,8 @@ def _decode_single(
     return decode_value(value, is_vector)
 
 
+_FLOAT32 = struct.Struct("<f")
+_F4 = np.dtype("<f4")
 # feast.Value float_val (field 6, fixed32) and double_val (field 5, fixed64): tag byte, size
 _SCALAR_LAYOUTS: dict[bytes, tuple[bytes, int, str]] = {
     b"\x35": (b"\x35", 5, "<f4"),
@@ -303,6 +355,23 @@ def _frame(block: np.ndarray, found: np.ndarray, columns: pd.Index) -> pd.DataFr
     import pandas as pd
 
     n = block.shape[1]
+    rows = block.shape[0]
+    try:
+        from pandas._libs.internals import BlockPlacement
+        from pandas.core.internals import BlockManager
+        from pandas.core.internals.blocks import new_block
+
+        manager = BlockManager(
+            (
+                new_block(block, BlockPlacement(slice(0, rows)), ndim=2),
+                new_block(found.reshape(1, n), BlockPlacement(slice(rows, rows + 1)), ndim=2),
+            ),
+            [columns, pd.RangeIndex(n)],
+            verify_integrity=False,
+        )
+        return pd.DataFrame._from_mgr(manager, axes=manager.axes)
+    except (ImportError, AttributeError, TypeError, ValueError, AssertionError):
+        pass
     try:
         from pandas.core.internals import BlockManager
         from pandas.core.internals.api import make_block
