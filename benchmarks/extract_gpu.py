@@ -86,7 +86,10 @@ def machine_info(device: str) -> dict[str, Any]:
     import torch
     import transformers
 
+    import extractors
+
     info: dict[str, Any] = {
+        "code": str(Path(extractors.__file__).resolve().parent.parent),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
@@ -285,7 +288,8 @@ def model_only(extractor: Any, batches: list[list[Any]]) -> float:
     inputs = []
     for chunks in batches:
         batch, lengths = pad_batch([c.wave for c in chunks])
-        x = torch.from_numpy(batch).to(device=device, dtype=extractor.model_dtype)
+        dtype = getattr(extractor, "model_dtype", torch.float32)  # older code: no attribute
+        x = torch.from_numpy(batch).to(device=device, dtype=dtype)
         n = torch.from_numpy(lengths).to(device)
         inputs.append((x, frame_mask(n, x.shape[1]).long()))
     sync(extractor.device)
@@ -359,7 +363,7 @@ class Settings:
     budgets: list[float]
     repeats: int
     naive_clips: int
-    fp32: bool
+    precisions: list[str]
     extras: bool
     seed: int
     peak_n: int
@@ -457,9 +461,9 @@ def bench_xlsr(s: Settings, report: Report, peaks: dict[str, float]) -> None:
     variants = [
         ("auto", "bf16" if cuda else "auto-fp32", s.budgets),
         ("bf16-model", "bf16-model", s.budgets[1:] or s.budgets),
+        ("fp32", "fp32", [max(s.budgets)]),
     ]
-    if s.fp32:
-        variants.append(("fp32", "fp32", [max(s.budgets)]))
+    variants = [v for v in variants if v[0] in s.precisions]
     features: dict[str, list[dict[str, Any]]] = {}
     best: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="xlsr-random-") as tmp:
@@ -623,7 +627,9 @@ def parse(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser.add_argument("--budgets", default="120,400,1000", help="engine batch seconds")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-clips", type=int, default=64)
-    parser.add_argument("--no-fp32", action="store_true")
+    parser.add_argument(
+        "--precisions", default="auto,bf16-model,fp32", help="XLS-R precisions to time"
+    )
     parser.add_argument("--extras", action="store_true", help="also whisper-base and ECAPA")
     parser.add_argument("--seconds", type=float, default=300.0, help="soft limit of the run")
     parser.add_argument("--seed", type=int, default=0)
@@ -635,7 +641,7 @@ def parse(argv: list[str] | None) -> tuple[Settings, Path | None]:
     budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
     common = {
         "device": device,
-        "fp32": not args.no_fp32,
+        "precisions": [p.strip() for p in args.precisions.split(",") if p.strip()],
         "extras": args.extras,
         "seed": args.seed,
         "deadline": time.perf_counter() + args.seconds,
