@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="utterances for the configs that use Feast's engine (slow)")
     parser.add_argument("--configs", default="default,feast-batch2000,direct,direct-skipdedup")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per config, interleaved; the table shows the median run")
+                        help="runs per config, interleaved; the table shows the median run "
+                             "(the slower middle one for an even count)")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
     args = parser.parse_args(argv)
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
