@@ -233,7 +233,8 @@ def load_wave(path: str) -> np.ndarray:
     return load_for_model(path)
 
 
-def _decode_batch(paths: list[str]) -> list[np.ndarray | AudioDecodeError]:
+def decode_batch(paths: list[str]) -> list[np.ndarray | AudioDecodeError]:
+    """Decoded 16 kHz mono waves; an unreadable file gives its AudioDecodeError in place."""
     out: list[np.ndarray | AudioDecodeError] = []
     for p in paths:
         try:
@@ -251,10 +252,10 @@ def _prefetched(
         pending: Future[list[np.ndarray | AudioDecodeError]] | None = None
         for k, batch in enumerate(batches):
             if pending is None:
-                pending = pool.submit(_decode_batch, [paths[i] for i in batch])
+                pending = pool.submit(decode_batch, [paths[i] for i in batch])
             waves = pending.result()
             pending = (
-                pool.submit(_decode_batch, [paths[i] for i in batches[k + 1]])
+                pool.submit(decode_batch, [paths[i] for i in batches[k + 1]])
                 if k + 1 < len(batches)
                 else None
             )
@@ -276,9 +277,119 @@ def _pending_batches(
     return out
 
 
-def _create(name: str, device: str, kwargs: dict[str, Any]) -> Extractor:
+def create_extractor(name: str, device: str, kwargs: dict[str, Any]) -> Extractor:
+    """The registry's extractor ``name`` built with ``kwargs`` and moved to ``device``."""
     extractor = registry.create(name, **kwargs)
     return extractor.to(device)
+
+
+@dataclass
+class RunPlan:
+    """One extractor's work in a run, decided before anything is extracted.
+
+    ``run.status`` is ``extracted`` when ``batches`` (manifest row indices, in the planner's
+    order) remain to be done; then ``extractor`` is built and the feature directory is ready
+    for new parts.  Otherwise (``up-to-date``, ``missing-checkpoint``) there is nothing to do.
+    """
+
+    run: ExtractorRun
+    directory: Path
+    fingerprint: str = ""
+    batches: list[list[int]] = field(default_factory=list)
+    extractor: Extractor | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.run.status == "extracted"
+
+
+def plan_run(
+    name: str,
+    workdir: Workdir,
+    frame: pd.DataFrame,
+    *,
+    device: str,
+    batch_seconds: float,
+    limit: int | None,
+    extractor_kwargs: dict[str, Any],
+) -> RunPlan:
+    """Plan one extractor's run, the same for every runner (local engine, Ray).
+
+    Batches are planned over the whole manifest (longest first), then rows already
+    extracted with the extractor's spec fingerprint are dropped.  The extractor is built on
+    ``device`` (a missing checkpoint is reported, not raised; non-default parameters change
+    the fingerprint); when work remains, stale temp files are removed and parts of other
+    fingerprints are moved to ``_superseded/`` — parts are then written with
+    :func:`extractors.store.write_part` carrying :func:`run_lineage`.
+    """
+    directory = workdir.feature_dir(name)
+    ids = frame["utterance_id"].astype(str).tolist()
+    durations = frame["duration_s"].astype(float).tolist()
+
+    fingerprint = spec_fingerprint(registry.get_spec(name))
+    done = done_ids(directory, fingerprint)
+    batches = _pending_batches(ids, durations, done, batch_seconds, limit)
+    if not batches and not extractor_kwargs:
+        return RunPlan(ExtractorRun(name, "up-to-date", skipped=len(set(ids) & done)), directory)
+
+    try:
+        extractor = create_extractor(name, device, extractor_kwargs)
+    except MissingCheckpointError as exc:
+        log.error("%s — skipping %r, the other extractors continue", exc, name)
+        return RunPlan(ExtractorRun(name, "missing-checkpoint", message=str(exc)), directory)
+
+    if spec_fingerprint(extractor.spec) != fingerprint:  # non-default parameters
+        fingerprint = spec_fingerprint(extractor.spec)
+        done = done_ids(directory, fingerprint)
+        batches = _pending_batches(ids, durations, done, batch_seconds, limit)
+    run = ExtractorRun(name, "extracted", skipped=len(set(ids) & done))
+    if not batches:
+        run.status = "up-to-date"
+        return RunPlan(run, directory, fingerprint)
+
+    if directory.exists():
+        clean_stale_temps(directory)
+    moved = supersede_other_versions(directory, fingerprint)
+    if moved:
+        log.info("%s: moved %d part(s) of an older version to _superseded/", name, len(moved))
+    return RunPlan(run, directory, fingerprint, batches, extractor)
+
+
+def run_lineage(
+    extractor: Extractor,
+    *,
+    device: str,
+    manifest_hash: str,
+    batch_seconds: float,
+    **engine_params: Any,
+) -> dict[str, Any]:
+    """The lineage every part of this run carries (``engine_params`` adds runner facts)."""
+    return build_lineage(
+        extractor,
+        manifest_hash=manifest_hash,
+        engine_params={
+            "device": str(getattr(extractor, "device", device)),
+            "autocast": autocast_name(extractor),
+            "batch_seconds": batch_seconds,
+            **engine_params,
+        },
+    )
+
+
+def finish_run(run: ExtractorRun, started: float, runner: str = "") -> ExtractorRun:
+    """Record the wall time and log the summary line of one extractor's run."""
+    run.wall_seconds = time.perf_counter() - started
+    log.info(
+        "%s%s: %d extracted, %d already done, %d unreadable — %.1f audio-s/s (%.0f× real time)",
+        run.name,
+        runner,
+        run.extracted,
+        run.skipped,
+        len(run.failed),
+        run.realtime_factor,
+        run.realtime_factor,
+    )
+    return run
 
 
 def _run_one(
@@ -295,46 +406,22 @@ def _run_one(
     show_progress: bool | None,
 ) -> ExtractorRun:
     started = time.perf_counter()
-    directory = workdir.feature_dir(name)
-    ids = frame["utterance_id"].astype(str).tolist()
-    durations = frame["duration_s"].astype(float).tolist()
-
-    spec = registry.get_spec(name)
-    fingerprint = spec_fingerprint(spec)
-    done = done_ids(directory, fingerprint)
-    batches = _pending_batches(ids, durations, done, batch_seconds, limit)
-    if not batches and not extractor_kwargs:
-        return ExtractorRun(name, "up-to-date", skipped=len(set(ids) & done))
-
-    try:
-        extractor = _create(name, device, extractor_kwargs)
-    except MissingCheckpointError as exc:
-        log.error("%s — skipping %r, the other extractors continue", exc, name)
-        return ExtractorRun(name, "missing-checkpoint", message=str(exc))
-
-    if spec_fingerprint(extractor.spec) != fingerprint:  # non-default parameters
-        fingerprint = spec_fingerprint(extractor.spec)
-        done = done_ids(directory, fingerprint)
-        batches = _pending_batches(ids, durations, done, batch_seconds, limit)
-    run = ExtractorRun(name, "extracted", skipped=len(set(ids) & done))
-    if not batches:
-        run.status = "up-to-date"
-        return run
-
-    if directory.exists():
-        clean_stale_temps(directory)
-    moved = supersede_other_versions(directory, fingerprint)
-    if moved:
-        log.info("%s: moved %d part(s) of an older version to _superseded/", name, len(moved))
-    lineage = build_lineage(
-        extractor,
-        manifest_hash=manifest_hash,
-        engine_params={
-            "device": str(getattr(extractor, "device", device)),
-            "autocast": autocast_name(extractor),
-            "batch_seconds": batch_seconds,
-        },
+    plan = plan_run(
+        name,
+        workdir,
+        frame,
+        device=device,
+        batch_seconds=batch_seconds,
+        limit=limit,
+        extractor_kwargs=extractor_kwargs,
     )
+    if not plan.pending or plan.extractor is None:
+        return plan.run
+    run, extractor, batches = plan.run, plan.extractor, plan.batches
+    lineage = run_lineage(
+        extractor, device=device, manifest_hash=manifest_hash, batch_seconds=batch_seconds
+    )
+    ids = frame["utterance_id"].astype(str).tolist()
     events = frame["event_timestamp"].tolist()
     paths = frame["path"].astype(str).tolist()
     buffer: tuple[list[str], list[Any], list[Row]] = ([], [], [])
@@ -343,7 +430,7 @@ def _run_one(
         if not buffer[0]:
             return
         table = rows_to_table(extractor.spec, buffer[0], buffer[1], buffer[2], datetime.now(UTC))
-        run.parts.append(write_part(directory, table, lineage))
+        run.parts.append(write_part(plan.directory, table, lineage))
         for part in buffer:
             part.clear()
 
@@ -367,17 +454,26 @@ def _run_one(
             if len(buffer[0]) >= rows_per_part:
                 flush()
         flush()
-    run.wall_seconds = time.perf_counter() - started
-    log.info(
-        "%s: %d extracted, %d already done, %d unreadable — %.1f audio-s/s (%.0f× real time)",
-        name,
-        run.extracted,
-        run.skipped,
-        len(run.failed),
-        run.realtime_factor,
-        run.realtime_factor,
-    )
-    return run
+    return finish_run(run, started)
+
+
+def check_run_options(
+    names: Sequence[str] | None, *, limit: int | None, rows_per_part: int, batch_seconds: float
+) -> list[str]:
+    """Validate the options every runner shares; the selected extractor names (default:
+    every registered one), in order, without repeats."""
+    if limit is not None and limit < 0:
+        raise ConfigError(f"--limit must be >= 0, got {limit}")
+    if rows_per_part < 1:
+        raise ConfigError(f"rows per part must be >= 1, got {rows_per_part}")
+    if batch_seconds <= 0:
+        raise ConfigError(f"--batch-seconds must be positive, got {batch_seconds}")
+    selected = list(dict.fromkeys(names)) if names else registry.names()
+    known = set(registry.names())
+    unknown = [n for n in selected if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown extractor(s) {unknown}; known: {', '.join(sorted(known))}")
+    return selected
 
 
 def run_extraction(
@@ -397,17 +493,9 @@ def run_extraction(
     ``names``: extractors to run (default: every registered one; those whose checkpoint is
     missing are reported and skipped).  A missing checkpoint never stops the others.
     """
-    if limit is not None and limit < 0:
-        raise ConfigError(f"--limit must be >= 0, got {limit}")
-    if rows_per_part < 1:
-        raise ConfigError(f"rows per part must be >= 1, got {rows_per_part}")
-    if batch_seconds <= 0:
-        raise ConfigError(f"--batch-seconds must be positive, got {batch_seconds}")
-    selected = list(dict.fromkeys(names)) if names else registry.names()
-    known = set(registry.names())
-    unknown = [n for n in selected if n not in known]
-    if unknown:
-        raise ConfigError(f"unknown extractor(s) {unknown}; known: {', '.join(sorted(known))}")
+    selected = check_run_options(
+        names, limit=limit, rows_per_part=rows_per_part, batch_seconds=batch_seconds
+    )
     resolved = resolve_device(device)
     frame, mhash = load_manifest(workdir, manifest)
     kwargs = extractor_kwargs or {}

@@ -3,13 +3,12 @@
 ``run_extraction_ray`` is :func:`extractors.engine.run_extraction` with the work spread over
 Ray Data instead of one process:
 
-1. The driver reads the manifest (``engine.load_manifest``: same manifest hash), drops the
-   utterances already extracted with the same spec fingerprint and plans length-bucketed
-   batches with the engine's own planner (``engine._pending_batches`` →
-   ``batching.plan_batches``), so every batch holds exactly the utterances the local engine
-   would put together.  The plan becomes a Ray Dataset, one row per planned batch, split
-   into blocks.
-2. CPU tasks decode the audio of each planned batch (``engine._decode_batch`` →
+1. The driver reads the manifest (``engine.load_manifest``: same manifest hash) and plans
+   the run with the local engine's own :func:`extractors.engine.plan_run` (pending
+   length-bucketed batches, fingerprint, missing checkpoint, stale temps, superseded
+   versions), so every batch holds exactly the utterances the local engine would put
+   together.  The plan becomes a Ray Dataset, one row per planned batch, split into blocks.
+2. CPU tasks decode the audio of each planned batch (``engine.decode_batch`` →
    ``nordlid.audio.load_for_model``); unreadable files travel on as per-utterance errors.
 3. An actor pool (``num_gpus_per_worker`` GPUs each, or CPU) holds one extractor per actor
    and calls ``engine.extract_waves`` on each planned batch — the single in-memory path
@@ -18,8 +17,7 @@ Ray Data instead of one process:
    (temp name, fsync, rename) carrying the lineage JSON, so a killed job leaves only whole
    parts and a rerun (local or Ray) skips what they hold.
 
-The driver cleans stale temp files and moves parts of other spec fingerprints to
-``_superseded/`` before the job, exactly like the local engine.  Every node needs the nordlid
+Every node needs the nordlid
 package installed and the audio paths and the feature directory on a shared filesystem.
 """
 
@@ -40,32 +38,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from extractors import registry
 from extractors.batching import DEFAULT_BATCH_SECONDS
 from extractors.engine import (
     DEFAULT_ROWS_PER_PART,
     SAMPLE_RATE,
     ExtractionSummary,
     ExtractorRun,
-    _create,
-    _decode_batch,
-    _pending_batches,
-    autocast_name,
+    check_run_options,
+    create_extractor,
+    decode_batch,
     extract_waves,
+    finish_run,
     load_manifest,
+    plan_run,
+    run_lineage,
 )
-from extractors.lineage import build_lineage
 from extractors.progress import ExtractionProgress
 from extractors.spec import ExtractorSpec
-from extractors.store import (
-    clean_stale_temps,
-    done_ids,
-    rows_to_table,
-    spec_fingerprint,
-    supersede_other_versions,
-    write_part,
-)
-from nordlid.errors import AudioDecodeError, ConfigError, MissingCheckpointError
+from extractors.store import rows_to_table, write_part
+from nordlid.errors import AudioDecodeError, ConfigError
 from nordlid.workdir import Workdir
 
 log = logging.getLogger(__name__)
@@ -108,7 +99,7 @@ def decode_plan_rows(table: pa.Table) -> pa.Table:
     for paths in table.column("path").to_pylist():
         waves: list[np.ndarray | None] = []
         errors: list[str | None] = []
-        for decoded in _decode_batch(list(paths)):
+        for decoded in decode_batch(list(paths)):
             if isinstance(decoded, AudioDecodeError):
                 waves.append(None)
                 errors.append(str(decoded))
@@ -153,16 +144,13 @@ class ExtractActor:
         manifest_hash: str,
         batch_seconds: float,
     ) -> None:
-        self.extractor = _create(name, device, extractor_kwargs)
-        lineage = build_lineage(
+        self.extractor = create_extractor(name, device, extractor_kwargs)
+        lineage = run_lineage(
             self.extractor,
+            device=device,
             manifest_hash=manifest_hash,
-            engine_params={
-                "device": str(getattr(self.extractor, "device", device)),
-                "autocast": autocast_name(self.extractor),
-                "batch_seconds": batch_seconds,
-                "runner": "ray",
-            },
+            batch_seconds=batch_seconds,
+            runner="ray",
         )
         self.lineage_json = json.dumps(lineage, sort_keys=True, default=str)
         self.schema = output_schema(self.extractor.spec)
@@ -319,50 +307,32 @@ def _run_one_ray(
     import ray
 
     started = time.perf_counter()
-    directory = workdir.feature_dir(name)
-    ids = frame["utterance_id"].astype(str).tolist()
-    durations = frame["duration_s"].astype(float).tolist()
-
-    spec = registry.get_spec(name)
-    fingerprint = spec_fingerprint(spec)
-    done = done_ids(directory, fingerprint)
-    batches = _pending_batches(ids, durations, done, batch_seconds, limit)
-    if not batches and not extractor_kwargs:
-        return ExtractorRun(name, "up-to-date", skipped=len(set(ids) & done))
-
     # Built once on the driver (CPU), as the local engine does: a missing checkpoint is
     # reported before any worker starts, and non-default parameters give the fingerprint.
-    try:
-        probe = _create(name, "cpu", extractor_kwargs)
-    except MissingCheckpointError as exc:
-        log.error("%s — skipping %r, the other extractors continue", exc, name)
-        return ExtractorRun(name, "missing-checkpoint", message=str(exc))
-    spec = probe.spec
-    del probe
-    if spec_fingerprint(spec) != fingerprint:
-        fingerprint = spec_fingerprint(spec)
-        done = done_ids(directory, fingerprint)
-        batches = _pending_batches(ids, durations, done, batch_seconds, limit)
-    run = ExtractorRun(name, "extracted", skipped=len(set(ids) & done))
-    if not batches:
-        run.status = "up-to-date"
-        return run
-
-    if directory.exists():
-        clean_stale_temps(directory)
-    moved = supersede_other_versions(directory, fingerprint)
-    if moved:
-        log.info("%s: moved %d part(s) of an older version to _superseded/", name, len(moved))
+    plan = plan_run(
+        name,
+        workdir,
+        frame,
+        device="cpu",
+        batch_seconds=batch_seconds,
+        limit=limit,
+        extractor_kwargs=extractor_kwargs,
+    )
+    if not plan.pending or plan.extractor is None:
+        return plan.run
+    run, directory, batches = plan.run, plan.directory, plan.batches
+    spec = plan.extractor.spec
+    plan.extractor = None  # the actors build their own
     directory.mkdir(parents=True, exist_ok=True)
 
     workers = num_workers if num_workers is not None else _default_workers(num_gpus_per_worker)
     if workers < 1:
         raise ConfigError(f"--num-workers must be >= 1, got {workers}")
     device = "cuda" if num_gpus_per_worker > 0 else "cpu"
-    plan = plan_table(frame, batches)
+    table = plan_table(frame, batches)
     blocks = max(1, min(len(batches), 4 * workers + 4))
     dataset = (
-        ray.data.from_arrow(plan, override_num_blocks=blocks)
+        ray.data.from_arrow(table, override_num_blocks=blocks)
         .map_batches(
             decode_plan_rows,
             batch_size=1,
@@ -408,19 +378,7 @@ def _run_one_ray(
             run.audio_seconds += float(summary["audio_seconds"])
             bar.advance(int(summary["rows"]) + len(failed), float(summary["audio_seconds"]))
     run.parts.sort()
-    run.wall_seconds = time.perf_counter() - started
-    log.info(
-        "%s on Ray (%d worker(s), %s): %d extracted, %d already done, %d unreadable — "
-        "%.1f audio-s/s",
-        name,
-        workers,
-        device,
-        run.extracted,
-        run.skipped,
-        len(run.failed),
-        run.realtime_factor,
-    )
-    return run
+    return finish_run(run, started, f" on Ray ({workers} worker(s), {device})")
 
 
 def run_extraction_ray(
@@ -445,19 +403,11 @@ def run_extraction_ray(
     extractor actors on GPUs (fractions share a GPU); ``num_workers`` sizes the actor pool
     (default: GPUs / ``num_gpus_per_worker``, or half the cluster's CPUs).
     """
-    if limit is not None and limit < 0:
-        raise ConfigError(f"--limit must be >= 0, got {limit}")
-    if rows_per_part < 1:
-        raise ConfigError(f"rows per part must be >= 1, got {rows_per_part}")
-    if batch_seconds <= 0:
-        raise ConfigError(f"--batch-seconds must be positive, got {batch_seconds}")
+    selected = check_run_options(
+        names, limit=limit, rows_per_part=rows_per_part, batch_seconds=batch_seconds
+    )
     if num_gpus_per_worker < 0:
         raise ConfigError(f"--num-gpus-per-worker must be >= 0, got {num_gpus_per_worker}")
-    selected = list(dict.fromkeys(names)) if names else registry.names()
-    known = set(registry.names())
-    unknown = [n for n in selected if n not in known]
-    if unknown:
-        raise ConfigError(f"unknown extractor(s) {unknown}; known: {', '.join(sorted(known))}")
     frame, mhash = load_manifest(workdir, manifest)
     kwargs = extractor_kwargs or {}
     with ray_session(address, num_cpus):
