@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from extractors.backbones.common import resolve_checkpoint
 from extractors.backbones.specs import default_layers, embedding_spec, layer_stats_spec
 from extractors.registry import RegistryEntry
 from extractors.spec import ExtractorSpec
@@ -98,6 +99,12 @@ def info(name: str) -> BackboneInfo:
         return BACKBONES[name]
     except KeyError:
         raise ConfigError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}") from None
+
+
+def checkpoint_for(name: str, checkpoint: str | None) -> str:
+    """The checkpoint backbone ``name`` loads: the argument, else ``NORDLID_<NAME>_CHECKPOINT``,
+    else the catalogue default."""
+    return resolve_checkpoint(name, info(name).checkpoint, checkpoint)
 
 
 def spec_for(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nordlid.errors import AudioDecodeError
+from nordlid.errors import AudioDecodeError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,21 @@ def check_waves(waves: list[np.ndarray]) -> list[np.ndarray]:
             )
         out.append(arr)
     return out
+
+
+def check_batch_options(
+    name: str, max_chunk_seconds: float, max_batch_seconds: float, max_pad_fraction: float | None
+) -> None:
+    """Positive chunk and batch sizes, a padding share in [0, 1] (None: the device default)."""
+    if max_chunk_seconds <= 0 or max_batch_seconds <= 0:
+        raise ConfigError(
+            f"extractor {name!r}: max_chunk_seconds={max_chunk_seconds} and "
+            f"max_batch_seconds={max_batch_seconds} must be positive"
+        )
+    if max_pad_fraction is not None and not 0.0 <= max_pad_fraction <= 1.0:
+        raise ConfigError(
+            f"extractor {name!r}: max_pad_fraction={max_pad_fraction} must be between 0 and 1"
+        )
 
 
 def split_chunks(waves: list[np.ndarray], max_samples: int, min_samples: int = 1) -> list[Chunk]:

@@ -51,6 +51,11 @@ def resolve_checkpoint(name: str, default: str, checkpoint: str | os.PathLike[st
     return from_env or default
 
 
+def in_memory_lineage(checkpoint: str) -> dict[str, str]:
+    """Lineage of a model handed over in memory (``from_model``: benchmarks, random weights)."""
+    return {"checkpoint": checkpoint, "weights": "in-memory model"}
+
+
 def hub_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` forbid network access."""
     return any(

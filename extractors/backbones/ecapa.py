@@ -15,22 +15,18 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Unpack
 
 from extractors.backbones import catalog
-from extractors.backbones.chunking import pad_batch
 from extractors.backbones.common import (
     check_local_path,
     hub_offline,
     is_local,
     missing,
-    resolve_checkpoint,
     resolve_device,
     sha256_file,
 )
-from extractors.backbones.embedding import Batching, EmbeddingBackbone
+from extractors.backbones.embedding import EmbeddingBackbone, EmbeddingOptions
 
 if TYPE_CHECKING:
     import torch
@@ -94,55 +90,23 @@ class EcapaExtractor(EmbeddingBackbone):
         self,
         *,
         checkpoint: str | None = None,
-        device: str | None = "auto",
         savedir: str | os.PathLike[str] | None = None,
-        batching: Batching = "exact",
-        max_chunk_seconds: float = 60.0,
-        max_batch_seconds: float = 120.0,
-        max_pad_fraction: float | None = None,
+        **options: Unpack[EmbeddingOptions],
     ) -> None:
-        info = catalog.info(self.backbone)
-        ckpt = resolve_checkpoint(self.backbone, info.checkpoint, checkpoint)
-        torch_device = resolve_device(device)
+        ckpt = catalog.checkpoint_for(self.backbone, checkpoint)
+        torch_device = resolve_device(options.get("device", "auto"))
         where = Path(savedir) if savedir is not None else default_savedir(ckpt)
         self.model = load_encoder_classifier(
             self.backbone, ckpt, savedir=where, device=str(torch_device)
         )
         self._setup(
             checkpoint=ckpt,
-            device=str(torch_device),
-            batching=batching,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
             lineage=self._weights_lineage(self.model, ckpt),
+            options={**options, "device": str(torch_device)},
         )
 
-    @classmethod
-    def from_model(
-        cls,
-        model: EncoderClassifier,
-        *,
-        checkpoint: str,
-        device: str | None = "auto",
-        batching: Batching = "exact",
-        max_chunk_seconds: float = 60.0,
-        max_batch_seconds: float = 120.0,
-        max_pad_fraction: float | None = None,
-    ) -> EcapaExtractor:
-        """Wrap an already built EncoderClassifier (benchmarks with random weights)."""
-        self = cls.__new__(cls)
+    def _attach(self, model: Any, checkpoint: str) -> None:  # noqa: ARG002 - no checks
         self.model = model
-        self._setup(
-            checkpoint=checkpoint,
-            device=device,
-            batching=batching,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
-            lineage={"checkpoint": checkpoint, "weights": "in-memory model"},
-        )
-        return self
 
     @staticmethod
     def _weights_lineage(model: EncoderClassifier, checkpoint: str) -> dict[str, str]:
@@ -157,12 +121,9 @@ class EcapaExtractor(EmbeddingBackbone):
         self.model.device = str(device)
         self.model.mods.to(device)
 
-    def _encode(self, waves: list[np.ndarray]) -> np.ndarray:
+    def _embed(self, batch: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         import torch
 
-        batch, lengths = pad_batch(waves)
-        rel = torch.from_numpy(lengths.astype(np.float32) / float(lengths.max()))
-        with torch.inference_mode():
-            emb = self.model.encode_batch(torch.from_numpy(batch), rel)
-        out: np.ndarray = emb.reshape(len(waves), -1).to(torch.float64).cpu().numpy()
-        return out
+        rel = lengths.to(torch.float32) / float(lengths.max())
+        emb: torch.Tensor = self.model.encode_batch(batch, rel)
+        return emb

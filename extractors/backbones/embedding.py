@@ -14,14 +14,20 @@ into chunks whose embeddings are averaged weighted by their length.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict, Unpack
 
 import numpy as np
 
 from extractors.backbones import catalog
-from extractors.backbones.chunking import check_waves, plan_batches, split_chunks
-from extractors.backbones.common import resolve_device
-from extractors.backbones.layerstats import default_pad_fraction
+from extractors.backbones.chunking import (
+    check_batch_options,
+    check_waves,
+    pad_batch,
+    plan_batches,
+    split_chunks,
+)
+from extractors.backbones.common import in_memory_lineage, resolve_device
+from extractors.backbones.layerstats import check_options, default_pad_fraction
 from extractors.base import Extractor, Row
 from nordlid.errors import ConfigError
 
@@ -32,12 +38,29 @@ SAMPLE_RATE = 16_000
 Batching = Literal["exact", "padded"]
 
 
+class EmbeddingOptions(TypedDict, total=False):
+    """The keyword settings every embedding backbone takes (defaults: the class's).
+
+    ``device``: auto/cpu/cuda[:N]; ``batching``: ``exact`` or ``padded`` (module docstring);
+    ``max_chunk_seconds``: longer audio is cut into chunks averaged by length;
+    ``max_batch_seconds``: padded audio per batch; ``max_pad_fraction``: the padding share
+    a ``padded`` batch may hold (default by device).
+    """
+
+    device: str | None
+    batching: Batching
+    max_chunk_seconds: float
+    max_batch_seconds: float
+    max_pad_fraction: float | None
+
+
 class EmbeddingBackbone(Extractor):
     """Chunking, batching and length-weighted pooling around a batch ``_encode``."""
 
     backbone: str
     engine_autocast = False  # fp32: these models are small and keep fp32 BatchNorm stats
     default_max_chunk_seconds: float = 60.0
+    default_max_batch_seconds: float = 120.0
     min_samples: int = 400  # one 25 ms analysis window
 
     checkpoint: str
@@ -49,37 +72,35 @@ class EmbeddingBackbone(Extractor):
     torch_device: torch.device
     _lineage: dict[str, str]
 
+    @classmethod
+    def from_model(
+        cls, model: Any, *, checkpoint: str, **options: Unpack[EmbeddingOptions]
+    ) -> Self:
+        """Wrap an already built model (benchmarks with random full-size weights)."""
+        self = cls.__new__(cls)
+        self._attach(model, checkpoint)
+        self._setup(checkpoint=checkpoint, lineage=in_memory_lineage(checkpoint), options=options)
+        return self
+
     def _setup(
-        self,
-        *,
-        checkpoint: str,
-        device: str | None,
-        batching: Batching,
-        max_chunk_seconds: float,
-        max_batch_seconds: float,
-        max_pad_fraction: float | None,
-        lineage: dict[str, str],
+        self, *, checkpoint: str, lineage: dict[str, str], options: EmbeddingOptions
     ) -> None:
+        check_options(type(self), dict(options), EmbeddingOptions)
+        batching = options.get("batching", "exact")
+        max_chunk_seconds = options.get("max_chunk_seconds", self.default_max_chunk_seconds)
+        max_batch_seconds = options.get("max_batch_seconds", self.default_max_batch_seconds)
+        max_pad_fraction = options.get("max_pad_fraction")
         if batching not in ("exact", "padded"):
             raise ConfigError(
                 f"extractor {self.backbone!r}: batching={batching!r} is not 'exact' or 'padded'"
             )
-        if max_chunk_seconds <= 0 or max_batch_seconds <= 0:
-            raise ConfigError(
-                f"extractor {self.backbone!r}: max_chunk_seconds={max_chunk_seconds} and "
-                f"max_batch_seconds={max_batch_seconds} must be positive"
-            )
-        if max_pad_fraction is not None and not 0.0 <= max_pad_fraction <= 1.0:
-            raise ConfigError(
-                f"extractor {self.backbone!r}: max_pad_fraction={max_pad_fraction} "
-                "must be between 0 and 1"
-            )
+        check_batch_options(self.backbone, max_chunk_seconds, max_batch_seconds, max_pad_fraction)
         self.max_pad_fraction = max_pad_fraction
         self.checkpoint = checkpoint
         self.batching = batching
         self.max_chunk_samples = max(int(max_chunk_seconds * SAMPLE_RATE), self.min_samples)
         self.max_batch_samples = max(int(max_batch_seconds * SAMPLE_RATE), self.max_chunk_samples)
-        self.to(device or "auto")
+        self.to(options.get("device") or "auto")
         self.dim = self._probe_dim()
         # Only non-default settings enter the spec (and so the engine's fingerprint).
         params: dict[str, object] = {}
@@ -98,12 +119,27 @@ class EmbeddingBackbone(Extractor):
 
     # -- hooks -------------------------------------------------------------------------
     @abstractmethod
-    def _encode(self, waves: list[np.ndarray]) -> np.ndarray:
-        """``(len(waves), dim)`` embeddings of one batch (padded inside as needed)."""
+    def _attach(self, model: Any, checkpoint: str) -> None:
+        """Keep an already built model (and check it fits) for :meth:`from_model`."""
+
+    @abstractmethod
+    def _embed(self, batch: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a zero-padded ``(batch, samples)`` float32 CPU batch whose rows hold
+        ``lengths`` real samples (called under inference mode)."""
 
     @abstractmethod
     def _move(self, device: torch.device) -> None:
         """Move the model to ``device``."""
+
+    def _encode(self, waves: list[np.ndarray]) -> np.ndarray:
+        """``(len(waves), dim)`` float64 embeddings of one batch, padded here."""
+        import torch
+
+        batch, lengths = pad_batch(waves)
+        with torch.inference_mode():
+            emb = self._embed(torch.from_numpy(batch), torch.from_numpy(lengths))
+        out: np.ndarray = emb.reshape(len(waves), -1).to(torch.float64).cpu().numpy()
+        return out
 
     # -- public ------------------------------------------------------------------------
     def _probe_dim(self) -> int:

@@ -11,18 +11,23 @@ from __future__ import annotations
 import contextlib
 import logging
 from abc import abstractmethod
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from extractors.backbones import catalog
-from extractors.backbones.chunking import Chunk, check_waves, plan_batches, split_chunks
+from extractors.backbones.chunking import (
+    Chunk,
+    check_batch_options,
+    check_waves,
+    plan_batches,
+    split_chunks,
+)
 from extractors.backbones.common import Precision, autocast_dtype, resolve_device, weights_dtype
-from extractors.backbones.pooling import Moments, merge_all
+from extractors.backbones.pooling import Moments, masked_moments, merge_all
 from extractors.backbones.specs import check_layers, default_layers, layer_column
 from extractors.base import Extractor, Row
-from nordlid.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +35,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
+
+
+class LayerStatsOptions(TypedDict, total=False):
+    """The keyword settings every layer-statistics backbone takes (defaults: the class's).
+
+    ``device``: auto/cpu/cuda[:N]; ``layers``: the hidden layers to pool (0 = the input
+    embeddings); ``max_chunk_seconds``: longer audio is cut into chunks whose statistics
+    merge; ``max_batch_seconds``: padded audio per forward pass; ``max_pad_fraction``: the
+    padding share a batch may hold (default by device); ``precision``: see
+    :data:`~extractors.backbones.common.Precision`.
+    """
+
+    device: str | None
+    layers: Sequence[int] | None
+    max_chunk_seconds: float
+    max_batch_seconds: float
+    max_pad_fraction: float | None
+    precision: Precision
+
+
+def check_options(owner: type, options: dict[str, Any], known: type) -> None:
+    """Unknown keyword settings are a TypeError naming the class, as a signature would give."""
+    unknown = sorted(set(options) - set(known.__annotations__))
+    if unknown:
+        raise TypeError(f"{owner.__name__}() got unexpected keyword argument(s) {unknown}")
 
 
 def default_pad_fraction(device: torch.device) -> float:
@@ -44,6 +74,7 @@ class LayerStatsBackbone(Extractor):
     backbone: str  # catalogue name, set by subclasses
     engine_autocast = False  # precision is handled here (``precision=``)
     default_max_chunk_seconds: float = 20.0
+    default_max_batch_seconds: float = 160.0
 
     # set by _setup
     checkpoint: str
@@ -63,33 +94,25 @@ class LayerStatsBackbone(Extractor):
         self,
         *,
         checkpoint: str,
-        device: str | None,
         num_layers: int,
         dim: int,
-        layers: list[int] | tuple[int, ...] | None,
-        max_chunk_seconds: float,
-        max_batch_seconds: float,
-        max_pad_fraction: float | None,
         min_chunk_samples: int,
         equal_lengths_only: bool,
-        precision: Precision,
         lineage: dict[str, str],
+        options: LayerStatsOptions,
         extra_params: dict[str, Any] | None = None,
     ) -> None:
+        check_options(type(self), dict(options), LayerStatsOptions)
         info = catalog.info(self.backbone)
-        if max_chunk_seconds <= 0 or max_batch_seconds <= 0:
-            raise ConfigError(
-                f"extractor {self.backbone!r}: max_chunk_seconds={max_chunk_seconds} and "
-                f"max_batch_seconds={max_batch_seconds} must be positive"
-            )
-        if max_pad_fraction is not None and not 0.0 <= max_pad_fraction <= 1.0:
-            raise ConfigError(
-                f"extractor {self.backbone!r}: max_pad_fraction={max_pad_fraction} "
-                "must be between 0 and 1"
-            )
+        max_chunk_seconds = options.get("max_chunk_seconds", self.default_max_chunk_seconds)
+        max_batch_seconds = options.get("max_batch_seconds", self.default_max_batch_seconds)
+        max_pad_fraction = options.get("max_pad_fraction")
+        precision = options.get("precision", "auto")
+        layers = options.get("layers")
+        check_batch_options(self.backbone, max_chunk_seconds, max_batch_seconds, max_pad_fraction)
         self.max_pad_fraction = max_pad_fraction
         self.checkpoint = checkpoint
-        self.torch_device = resolve_device(device)
+        self.torch_device = resolve_device(options.get("device", "auto"))
         self.device = str(self.torch_device)
         self.num_layers = num_layers
         self.dim = dim
@@ -121,6 +144,17 @@ class LayerStatsBackbone(Extractor):
             "num_layers": str(num_layers),
             **{k: str(v) for k, v in (extra_params or {}).items()},
         }
+
+    def _pool_layers(
+        self, hidden: Callable[[int], torch.Tensor], mask: torch.Tensor
+    ) -> list[dict[int, Moments]]:
+        """Per-item moments over ``mask`` of each chosen layer, ``hidden(layer)`` being that
+        layer's ``(batch, frames, dim)`` states."""
+        result: list[dict[int, Moments]] = [{} for _ in range(mask.shape[0])]
+        for layer in self.layers:
+            for item, moments in enumerate(masked_moments(hidden(layer), mask)):
+                result[item][layer] = moments
+        return result
 
     # -- hooks -------------------------------------------------------------------------
     def _prepare(self, wave: np.ndarray) -> np.ndarray:

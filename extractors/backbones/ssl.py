@@ -14,22 +14,21 @@ they are batched only with chunks of exactly equal length.  Frame masks come fro
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import numpy as np
 
 from extractors.backbones import catalog
 from extractors.backbones.chunking import Chunk, pad_batch
 from extractors.backbones.common import (
-    Precision,
     check_local_path,
     hub_offline,
+    in_memory_lineage,
     missing,
-    resolve_checkpoint,
     revision_of,
 )
-from extractors.backbones.layerstats import LayerStatsBackbone
-from extractors.backbones.pooling import Moments, frame_mask, masked_moments
+from extractors.backbones.layerstats import LayerStatsBackbone, LayerStatsOptions
+from extractors.backbones.pooling import Moments, frame_mask
 
 if TYPE_CHECKING:
     import torch
@@ -106,31 +105,11 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
     uses_attention_mask: bool
 
     def __init__(
-        self,
-        *,
-        checkpoint: str | None = None,
-        device: str | None = "auto",
-        layers: list[int] | tuple[int, ...] | None = None,
-        max_chunk_seconds: float = 20.0,
-        max_batch_seconds: float = 160.0,
-        max_pad_fraction: float | None = None,
-        precision: Precision = "auto",
+        self, *, checkpoint: str | None = None, **options: Unpack[LayerStatsOptions]
     ) -> None:
-        info = catalog.info(self.backbone)
-        ckpt = resolve_checkpoint(self.backbone, info.checkpoint, checkpoint)
+        ckpt = catalog.checkpoint_for(self.backbone, checkpoint)
         model, do_normalize, lineage = load_wav2vec2(self.backbone, ckpt)
-        self._init_model(
-            model,
-            checkpoint=ckpt,
-            do_normalize=do_normalize,
-            lineage=lineage,
-            device=device,
-            layers=layers,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
-            precision=precision,
-        )
+        self._init_model(model, ckpt, do_normalize, lineage, options)
 
     @classmethod
     def from_model(
@@ -139,42 +118,22 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         *,
         checkpoint: str,
         do_normalize: bool = True,
-        device: str | None = "auto",
-        layers: list[int] | tuple[int, ...] | None = None,
-        max_chunk_seconds: float = 20.0,
-        max_batch_seconds: float = 160.0,
-        max_pad_fraction: float | None = None,
-        precision: Precision = "auto",
-    ) -> Wav2Vec2Backbone:
+        **options: Unpack[LayerStatsOptions],
+    ) -> Self:
         """Wrap an already built model (benchmarks with random full-size weights)."""
         self = cls.__new__(cls)
         self._init_model(
-            model.eval(),
-            checkpoint=checkpoint,
-            do_normalize=do_normalize,
-            lineage={"checkpoint": checkpoint, "weights": "in-memory model"},
-            device=device,
-            layers=layers,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
-            precision=precision,
+            model.eval(), checkpoint, do_normalize, in_memory_lineage(checkpoint), options
         )
         return self
 
     def _init_model(
         self,
         model: Wav2Vec2Model,
-        *,
         checkpoint: str,
         do_normalize: bool,
         lineage: dict[str, str],
-        device: str | None,
-        layers: list[int] | tuple[int, ...] | None,
-        max_chunk_seconds: float,
-        max_batch_seconds: float,
-        max_pad_fraction: float | None,
-        precision: Precision,
+        options: LayerStatsOptions,
     ) -> None:
         config = model.config
         self.model = model
@@ -182,17 +141,12 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         self.uses_attention_mask = config.feat_extract_norm == "layer"
         self._setup(
             checkpoint=checkpoint,
-            device=device,
             num_layers=int(config.num_hidden_layers),
             dim=int(config.hidden_size),
-            layers=layers,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
             min_chunk_samples=_receptive_field(config.conv_kernel, config.conv_stride),
             equal_lengths_only=not self.uses_attention_mask,
-            precision=precision,
             lineage=lineage,
+            options=options,
             extra_params={
                 "do_normalize": do_normalize,
                 "feat_extract_norm": config.feat_extract_norm,
@@ -226,17 +180,15 @@ class Wav2Vec2Backbone(LayerStatsBackbone):
         hidden = out.hidden_states
         frames = self.model._get_feat_extract_output_lengths(n, add_adapter=False)  # type: ignore[arg-type]
         mask = frame_mask(frames.to(torch.long), hidden[0].shape[1])
-        result: list[dict[int, Moments]] = [{} for _ in chunks]
-        for layer in self.layers:
+
+        def states(layer: int) -> torch.Tensor:
             # The last layer is reported after the encoder's final layer norm (as in
             # transformers 4.x hidden_states[-1]); others are the raw layer outputs.
             if layer == self.num_layers and self.model.adapter is None:
-                h = out.last_hidden_state
-            else:
-                h = hidden[layer]
-            for item, moments in enumerate(masked_moments(h, mask)):
-                result[item][layer] = moments
-        return result
+                return out.last_hidden_state
+            return hidden[layer]
+
+        return self._pool_layers(states, mask)
 
 
 def _receptive_field(kernels: Any, strides: Any) -> int:

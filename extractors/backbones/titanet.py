@@ -13,21 +13,17 @@ from __future__ import annotations
 import logging
 import tarfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Unpack
 
 from extractors.backbones import catalog
-from extractors.backbones.chunking import pad_batch
 from extractors.backbones.common import (
     check_local_path,
     hub_offline,
     missing,
-    resolve_checkpoint,
     resolve_device,
     sha256_file,
 )
-from extractors.backbones.embedding import SAMPLE_RATE, Batching, EmbeddingBackbone
+from extractors.backbones.embedding import SAMPLE_RATE, EmbeddingBackbone, EmbeddingOptions
 from nordlid.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -102,60 +98,25 @@ class TitaNetExtractor(EmbeddingBackbone):
     model: Any  # nemo.collections.asr.models.EncDecSpeakerLabelModel
 
     def __init__(
-        self,
-        *,
-        checkpoint: str | None = None,
-        device: str | None = "auto",
-        batching: Batching = "exact",
-        max_chunk_seconds: float = 60.0,
-        max_batch_seconds: float = 120.0,
-        max_pad_fraction: float | None = None,
+        self, *, checkpoint: str | None = None, **options: Unpack[EmbeddingOptions]
     ) -> None:
-        info = catalog.info(self.backbone)
-        ckpt = resolve_checkpoint(self.backbone, info.checkpoint, checkpoint)
-        torch_device = resolve_device(device)
+        ckpt = catalog.checkpoint_for(self.backbone, checkpoint)
+        torch_device = resolve_device(options.get("device", "auto"))
         self.model, nemo_file = load_nemo_label_model(self.backbone, ckpt, torch_device)
         self._check_sample_rate(ckpt)
         self._setup(
             checkpoint=ckpt,
-            device=str(torch_device),
-            batching=batching,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
             lineage={
                 "checkpoint": ckpt,
                 "nemo_file": nemo_file.name,
                 "weights_sha256": sha256_file(nemo_file),
             },
+            options={**options, "device": str(torch_device)},
         )
 
-    @classmethod
-    def from_model(
-        cls,
-        model: Any,
-        *,
-        checkpoint: str,
-        device: str | None = "auto",
-        batching: Batching = "exact",
-        max_chunk_seconds: float = 60.0,
-        max_batch_seconds: float = 120.0,
-        max_pad_fraction: float | None = None,
-    ) -> TitaNetExtractor:
-        """Wrap an already built NeMo model (benchmarks with random full-size weights)."""
-        self = cls.__new__(cls)
+    def _attach(self, model: Any, checkpoint: str) -> None:
         self.model = model.eval()
         self._check_sample_rate(checkpoint)
-        self._setup(
-            checkpoint=checkpoint,
-            device=device,
-            batching=batching,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
-            lineage={"checkpoint": checkpoint, "weights": "in-memory model"},
-        )
-        return self
 
     def _check_sample_rate(self, checkpoint: str) -> None:
         rate = getattr(self.model.preprocessor, "_sample_rate", SAMPLE_RATE)
@@ -168,13 +129,9 @@ class TitaNetExtractor(EmbeddingBackbone):
     def _move(self, device: torch.device) -> None:
         self.model.to(device)
 
-    def _encode(self, waves: list[np.ndarray]) -> np.ndarray:
-        import torch
-
-        batch, lengths = pad_batch(waves)
-        x = torch.from_numpy(batch).to(self.torch_device)
-        n = torch.from_numpy(lengths).to(self.torch_device)
-        with torch.inference_mode():
-            _logits, emb = self.model.forward(input_signal=x, input_signal_length=n)
-        out: np.ndarray = emb.reshape(len(waves), -1).to(torch.float64).cpu().numpy()
+    def _embed(self, batch: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = batch.to(self.torch_device)
+        n = lengths.to(self.torch_device)
+        _logits, emb = self.model.forward(input_signal=x, input_signal_length=n)
+        out: torch.Tensor = emb
         return out

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Self, Unpack
 
 from extractors.backbones import catalog
 from extractors.backbones.chunking import Chunk
 from extractors.backbones.common import (
-    Precision,
     check_local_path,
     hub_offline,
+    in_memory_lineage,
     missing,
-    resolve_checkpoint,
     revision_of,
 )
-from extractors.backbones.layerstats import LayerStatsBackbone
-from extractors.backbones.pooling import Moments, frame_mask, masked_moments
+from extractors.backbones.layerstats import LayerStatsBackbone, LayerStatsOptions
+from extractors.backbones.pooling import Moments, frame_mask
 from nordlid.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -73,36 +72,17 @@ class WhisperBackbone(LayerStatsBackbone):
     """Masked mean+std of chosen Whisper encoder layers."""
 
     default_max_chunk_seconds = WINDOW_SECONDS
+    default_max_batch_seconds = 240.0
     encoder: WhisperEncoder
     feature_extractor: WhisperFeatureExtractor
     samples_per_frame: int
 
     def __init__(
-        self,
-        *,
-        checkpoint: str | None = None,
-        device: str | None = "auto",
-        layers: list[int] | tuple[int, ...] | None = None,
-        max_chunk_seconds: float = WINDOW_SECONDS,
-        max_batch_seconds: float = 240.0,
-        max_pad_fraction: float | None = None,
-        precision: Precision = "auto",
+        self, *, checkpoint: str | None = None, **options: Unpack[LayerStatsOptions]
     ) -> None:
-        info = catalog.info(self.backbone)
-        ckpt = resolve_checkpoint(self.backbone, info.checkpoint, checkpoint)
+        ckpt = catalog.checkpoint_for(self.backbone, checkpoint)
         encoder, fe, lineage = load_whisper_encoder(self.backbone, ckpt)
-        self._init_model(
-            encoder,
-            fe,
-            checkpoint=ckpt,
-            lineage=lineage,
-            device=device,
-            layers=layers,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
-            precision=precision,
-        )
+        self._init_model(encoder, fe, ckpt, lineage, options)
 
     @classmethod
     def from_model(
@@ -111,22 +91,12 @@ class WhisperBackbone(LayerStatsBackbone):
         feature_extractor: WhisperFeatureExtractor,
         *,
         checkpoint: str,
-        **kwargs: Any,
-    ) -> WhisperBackbone:
+        **options: Unpack[LayerStatsOptions],
+    ) -> Self:
         """Wrap an already built encoder (benchmarks with random full-size weights)."""
         self = cls.__new__(cls)
-        kwargs.setdefault("device", "auto")
-        kwargs.setdefault("layers", None)
-        kwargs.setdefault("max_chunk_seconds", WINDOW_SECONDS)
-        kwargs.setdefault("max_batch_seconds", 240.0)
-        kwargs.setdefault("max_pad_fraction", None)
-        kwargs.setdefault("precision", "auto")
         self._init_model(
-            encoder.eval(),
-            feature_extractor,
-            checkpoint=checkpoint,
-            lineage={"checkpoint": checkpoint, "weights": "in-memory model"},
-            **kwargs,
+            encoder.eval(), feature_extractor, checkpoint, in_memory_lineage(checkpoint), options
         )
         return self
 
@@ -134,15 +104,9 @@ class WhisperBackbone(LayerStatsBackbone):
         self,
         encoder: WhisperEncoder,
         fe: WhisperFeatureExtractor,
-        *,
         checkpoint: str,
         lineage: dict[str, str],
-        device: str | None,
-        layers: list[int] | tuple[int, ...] | None,
-        max_chunk_seconds: float,
-        max_batch_seconds: float,
-        max_pad_fraction: float | None,
-        precision: Precision,
+        options: LayerStatsOptions,
     ) -> None:
         window = fe.n_samples / fe.sampling_rate
         if fe.sampling_rate != self.sample_rate:
@@ -150,6 +114,7 @@ class WhisperBackbone(LayerStatsBackbone):
                 f"extractor {self.backbone!r}: checkpoint {checkpoint!r} expects "
                 f"{fe.sampling_rate} Hz audio, nordlid feeds {self.sample_rate} Hz"
             )
+        max_chunk_seconds = options.get("max_chunk_seconds", self.default_max_chunk_seconds)
         if max_chunk_seconds > window:
             raise ConfigError(
                 f"extractor {self.backbone!r}: max_chunk_seconds={max_chunk_seconds} exceeds "
@@ -162,17 +127,12 @@ class WhisperBackbone(LayerStatsBackbone):
         )
         self._setup(
             checkpoint=checkpoint,
-            device=device,
             num_layers=len(encoder.layers),
             dim=int(encoder.config.d_model),
-            layers=layers,
-            max_chunk_seconds=max_chunk_seconds,
-            max_batch_seconds=max_batch_seconds,
-            max_pad_fraction=max_pad_fraction,
             min_chunk_samples=1,
             equal_lengths_only=False,
-            precision=precision,
             lineage=lineage,
+            options=options,
             extra_params={"window_seconds": window, "samples_per_frame": self.samples_per_frame},
         )
         self._move(self.torch_device)
@@ -203,12 +163,10 @@ class WhisperBackbone(LayerStatsBackbone):
         num_frames = out.last_hidden_state.shape[1]
         covered = [min(num_frames, math.ceil(c.length / self.samples_per_frame)) for c in chunks]
         mask = frame_mask(torch.tensor(covered, device=device), num_frames)
-        result: list[dict[int, Moments]] = [{} for _ in chunks]
-        for layer in self.layers:
-            h = out.last_hidden_state if layer == self.num_layers else hidden[layer]
-            for item, moments in enumerate(masked_moments(h, mask)):
-                result[item][layer] = moments
-        return result
+        return self._pool_layers(
+            lambda layer: out.last_hidden_state if layer == self.num_layers else hidden[layer],
+            mask,
+        )
 
 
 class WhisperTinyExtractor(WhisperBackbone):

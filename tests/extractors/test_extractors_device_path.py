@@ -122,3 +122,13 @@ def test_bf16_model_precision_keeps_weights_in_bf16(tiny_xlsr: Path) -> None:
     for got, want in zip(half.extract(waves), full.extract(waves), strict=True):
         assert all(np.isfinite(v).all() for v in got.values())
         _close(got, want, rtol=0.1)
+
+
+def test_backbone_options_defaults_and_unknown_keywords(tiny_xlsr: Path) -> None:
+    ext = XLSRExtractor(checkpoint=str(tiny_xlsr), device="cpu")
+    assert ext.max_batch_samples == 160 * SR and ext.max_chunk_samples == 20 * SR
+    assert ext.lineage()["weights_sha256"]
+    wrapped = XLSRExtractor.from_model(ext.model, checkpoint="in-memory", device="cpu", layers=[1])
+    assert wrapped.layers == (1,) and wrapped.lineage()["weights"] == "in-memory model"
+    with pytest.raises(TypeError, match=r"XLSRExtractor\(\).*max_chunk_secs"):
+        XLSRExtractor(checkpoint=str(tiny_xlsr), device="cpu", max_chunk_secs=5.0)  # type: ignore[call-arg]
