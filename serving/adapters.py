@@ -158,10 +158,14 @@ class FeastOnlineStore:
 
     def preload(self) -> None:
         """Load Feast and the registry now (start-up), not on the first request or push."""
+        from feast.errors import FeastError
+        from sqlalchemy.exc import SQLAlchemyError
+
         fs = self._store()
+        errors: tuple[type[BaseException], ...] = (*_store_errors(), SQLAlchemyError, FeastError)
         try:
             fs.list_feature_views(allow_cache=True)
-        except _store_errors() as exc:
+        except errors as exc:
             raise OnlineStoreUnavailableError(f"feature registry is unavailable: {exc}") from exc
 
     def online_features(self, service: str, utterance_ids: list[str]) -> OnlineResult:
