@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nordlid.errors import ConfigError, MissingCheckpointError
 
@@ -82,6 +82,32 @@ def missing(name: str, checkpoint: str, reason: str | None = None) -> MissingChe
     if reason:
         how = f"{reason}; {how}"
     return MissingCheckpointError(name, checkpoint, how)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_pretrained(name: str, checkpoint: str, model_class: Any) -> Any:
+    """``model_class.from_pretrained`` (transformers; fp32, ``HF_HUB_OFFLINE`` honoured) of a
+    hub id or local directory, or MissingCheckpointError."""
+    import torch
+
+    check_local_path(name, checkpoint)
+    try:
+        return model_class.from_pretrained(
+            checkpoint, dtype=torch.float32, local_files_only=hub_offline()
+        )
+    except OSError as exc:
+        raise missing(name, checkpoint, first_line(exc)) from exc
+
+
+def hub_revision(checkpoint: str, model: Any) -> dict[str, str]:
+    """Lineage of a transformers model: hub commit when known, else the local weights hash."""
+    value = getattr(model.config, "_commit_hash", None)
+    return {"checkpoint": checkpoint, **revision_of(checkpoint, str(value) if value else None)}
 
 
 def check_local_path(name: str, checkpoint: str) -> None:

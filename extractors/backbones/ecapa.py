@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from extractors.backbones import catalog
 from extractors.backbones.common import (
     check_local_path,
+    first_line,
     hub_offline,
     is_local,
     missing,
@@ -76,8 +77,7 @@ def load_encoder_classifier(
             fetch_config=FetchConfig(allow_network=not hub_offline()),
         )
     except (OSError, ValueError) as exc:
-        text = str(exc).strip()
-        raise missing(name, checkpoint, text.splitlines()[0] if text else None) from exc
+        raise missing(name, checkpoint, first_line(exc)) from exc
 
 
 class EcapaExtractor(EmbeddingBackbone):

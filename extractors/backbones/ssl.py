@@ -21,11 +21,10 @@ import numpy as np
 from extractors.backbones import catalog
 from extractors.backbones.chunking import Chunk, pad_batch
 from extractors.backbones.common import (
-    check_local_path,
     hub_offline,
+    hub_revision,
     in_memory_lineage,
-    missing,
-    revision_of,
+    load_pretrained,
 )
 from extractors.backbones.layerstats import LayerStatsBackbone, LayerStatsOptions
 from extractors.backbones.pooling import Moments, frame_mask
@@ -61,20 +60,11 @@ def normalize_rows(x: torch.Tensor, lengths: torch.Tensor, rows: torch.Tensor) -
 
 def load_wav2vec2(name: str, checkpoint: str) -> tuple[Wav2Vec2Model, bool, dict[str, str]]:
     """(model in eval mode, do_normalize, lineage) or MissingCheckpointError."""
-    import torch
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    check_local_path(name, checkpoint)
-    offline = hub_offline()
+    model = load_pretrained(name, checkpoint, Wav2Vec2Model).eval()
     try:
-        model = Wav2Vec2Model.from_pretrained(
-            checkpoint, dtype=torch.float32, local_files_only=offline
-        )
-    except OSError as exc:
-        raise missing(name, checkpoint, _first_line(exc)) from exc
-    model.eval()
-    try:
-        fe = Wav2Vec2FeatureExtractor.from_pretrained(checkpoint, local_files_only=offline)
+        fe = Wav2Vec2FeatureExtractor.from_pretrained(checkpoint, local_files_only=hub_offline())
         do_normalize = bool(fe.do_normalize)
     except OSError:
         log.warning(
@@ -83,18 +73,7 @@ def load_wav2vec2(name: str, checkpoint: str) -> tuple[Wav2Vec2Model, bool, dict
             checkpoint,
         )
         do_normalize = True
-    lineage = {"checkpoint": checkpoint, **revision_of(checkpoint, _commit(model))}
-    return model, do_normalize, lineage
-
-
-def _commit(model: Any) -> str | None:
-    value = getattr(model.config, "_commit_hash", None)
-    return str(value) if value else None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return model, do_normalize, hub_revision(checkpoint, model)
 
 
 class Wav2Vec2Backbone(LayerStatsBackbone):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from extractors.backbones import catalog
 from extractors.backbones.common import (
     check_local_path,
+    first_line,
     hub_offline,
     missing,
     resolve_device,
@@ -71,8 +72,7 @@ def _nemo_file(name: str, checkpoint: str) -> Path:
     try:
         downloaded = EncDecSpeakerLabelModel.from_pretrained(checkpoint, return_model_file=True)
     except (OSError, ValueError) as exc:
-        text = str(exc).strip()
-        raise missing(name, checkpoint, text.splitlines()[0] if text else None) from exc
+        raise missing(name, checkpoint, first_line(exc)) from exc
     return Path(str(downloaded))
 
 

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Self, Unpack
 from extractors.backbones import catalog
 from extractors.backbones.chunking import Chunk
 from extractors.backbones.common import (
-    check_local_path,
     hub_offline,
+    hub_revision,
     in_memory_lineage,
-    missing,
-    revision_of,
+    load_pretrained,
 )
 from extractors.backbones.layerstats import LayerStatsBackbone, LayerStatsOptions
 from extractors.backbones.pooling import Moments, frame_mask
@@ -40,22 +39,12 @@ def load_whisper_encoder(
     name: str, checkpoint: str
 ) -> tuple[WhisperEncoder, WhisperFeatureExtractor, dict[str, str]]:
     """(encoder in eval mode, feature extractor, lineage) or MissingCheckpointError."""
-    import torch
     from transformers import WhisperFeatureExtractor, WhisperModel
 
-    check_local_path(name, checkpoint)
-    offline = hub_offline()
-    try:
-        model = WhisperModel.from_pretrained(
-            checkpoint, dtype=torch.float32, local_files_only=offline
-        )
-    except OSError as exc:
-        text = str(exc).strip()
-        raise missing(name, checkpoint, text.splitlines()[0] if text else None) from exc
-    commit = getattr(model.config, "_commit_hash", None)
+    model = load_pretrained(name, checkpoint, WhisperModel)
     encoder = model.get_encoder().eval()
     try:
-        fe = WhisperFeatureExtractor.from_pretrained(checkpoint, local_files_only=offline)
+        fe = WhisperFeatureExtractor.from_pretrained(checkpoint, local_files_only=hub_offline())
     except OSError:
         log.warning(
             "%s: no preprocessor_config.json in %s; using Whisper's standard %d-bin log-mel",
@@ -64,8 +53,7 @@ def load_whisper_encoder(
             model.config.num_mel_bins,
         )
         fe = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
-    lineage = {"checkpoint": checkpoint, **revision_of(checkpoint, commit)}
-    return encoder, fe, lineage
+    return encoder, fe, hub_revision(checkpoint, model)
 
 
 class WhisperBackbone(LayerStatsBackbone):
