@@ -44,8 +44,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
                          "redis_skip_dedup": True},
     "direct-serial": {"materialize_engine": "direct", "write_batch_size": 500,
                       "redis_skip_dedup": False, "overlap": False},
-    "direct-batch2000": {"materialize_engine": "direct", "write_batch_size": 2000,
-                         "redis_skip_dedup": False},
+    "direct-batch250": {"materialize_engine": "direct", "write_batch_size": 250,
+                        "redis_skip_dedup": False},
+    # the direct writer caps batches at 500 rows; this lifts the cap to 1000
+    "direct-batch1000": {"materialize_engine": "direct", "write_batch_size": 1000,
+                         "redis_skip_dedup": False, "batch_cap": 1000},
 }
 
 
@@ -64,16 +67,17 @@ def _run(wd: Any, specs: list[Any], config: dict[str, Any], redis_url: str) -> d
     from feature_repo import redis_writer, store
     from feature_repo.settings import settings_from_env
 
-    overrides = {k: v for k, v in config.items() if k != "overlap"}
+    overrides = {k: v for k, v in config.items() if k not in ("overlap", "batch_cap")}
     project = f"bench_mat_{uuid.uuid4().hex[:8]}"
     os.environ["NORDLID_FEAST_PROJECT"] = project
     settings = settings_from_env(wd, **overrides)
     # the store module reads settings from the environment; install these ones
     store.close(wd)
     store._SETTINGS[(str(wd.root), *(os.environ.get(v) for v in store.ENV_VARS))] = settings
-    original = redis_writer.write_view
+    original, cap = redis_writer.write_view, store._DIRECT_BATCH_ROWS
     if "overlap" in config:
         redis_writer.write_view = functools.partial(original, overlap=config["overlap"])
+    store._DIRECT_BATCH_ROWS = config.get("batch_cap", cap)
     try:
         store.apply(wd, specs)
         (wd.feast / "checked_files.json").unlink(missing_ok=True)
@@ -90,7 +94,7 @@ def _run(wd: Any, specs: list[Any], config: dict[str, Any], redis_url: str) -> d
         return {"validate_s": t1 - t0, "materialize_s": t3 - t2, "cpu_s": cpu,
                 "redis_cpu_s": redis_cpu}
     finally:
-        redis_writer.write_view = original
+        redis_writer.write_view, store._DIRECT_BATCH_ROWS = original, cap
         store.get_store(wd).teardown()
         store.close(wd)
         store._SETTINGS.clear()

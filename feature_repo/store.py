@@ -232,6 +232,9 @@ def materialize(
     return MaterializeResult(end=end_ts, rows=rows, materialized=with_data)
 
 
+_DIRECT_BATCH_ROWS = 500
+
+
 def _materialize_direct(handle: _Handle, views: list[FeatureView], end: datetime) -> None:
     """Incremental materialization into Redis without Feast's per-value Python conversion
     (same start/end rule, same Redis layout, same registry bookkeeping)."""
@@ -239,7 +242,9 @@ def _materialize_direct(handle: _Handle, views: list[FeatureView], end: datetime
 
     store = handle.store
     client = _redis_client(handle)
-    batch = handle.settings.write_batch_size or 500
+    # rows per batch: at most 500 (~20 MiB of commands for the widest view); larger batches
+    # overlap reading and sending less (benchmarks/materialize.py: 1000 rows ran 0.8x as fast)
+    batch = min(handle.settings.write_batch_size or _DIRECT_BATCH_ROWS, _DIRECT_BATCH_ROWS)
     for fv in views:
         start = fv.most_recent_end_time
         if start is None:
@@ -255,7 +260,7 @@ def _materialize_direct(handle: _Handle, views: list[FeatureView], end: datetime
             end,
             join_key=JOIN_KEY,
             entity_key_serialization_version=store.config.entity_key_serialization_version,
-            batch_rows=min(batch, 1000),
+            batch_rows=batch,
             dedup=not handle.settings.redis_skip_dedup,
         )
         store.registry.apply_materialization(fv, store.project, start, end)
