@@ -99,11 +99,11 @@ class FileRows:
     micros: np.ndarray
 
 
-def _micros(column: pa.ChunkedArray) -> np.ndarray:
+def _micros(column: pa.ChunkedArray, where: str) -> np.ndarray:
     """Timestamps as int64 microseconds since the epoch (UTC; a naive time counts as UTC, finer
     units are truncated as Feast's datetime conversion does; null → ``_NO_TIME``)."""
     if not pa.types.is_timestamp(column.type):
-        raise NordlidError(f"column of type {column.type} is not a timestamp")
+        raise NordlidError(f"{where} is {column.type}, expected a timestamp")
     us = column.cast(pa.timestamp("us", tz="UTC"), safe=False).cast(pa.int64())
     return np.asarray(pc.fill_null(us, _NO_TIME).to_numpy(), dtype=np.int64)
 
@@ -131,14 +131,14 @@ def select_rows(
         names = pf.schema_arrow.names
         has_created = CREATED_FIELD in names
         keys = pf.read(columns=[join_key, TS_FIELD, *([CREATED_FIELD] if has_created else [])])
-        ts = _micros(keys.column(TS_FIELD))
+        ts = _micros(keys.column(TS_FIELD), f"{path}: column {TS_FIELD!r}")
         inside = np.flatnonzero((ts >= lo) & (ts <= hi))
         if inside.size == 0:
             continue
         ids_parts.append(keys.column(join_key).take(pa.array(inside)))
         ts_parts.append(ts[inside])
         created = (
-            _micros(keys.column(CREATED_FIELD))[inside]
+            _micros(keys.column(CREATED_FIELD), f"{path}: column {CREATED_FIELD!r}")[inside]
             if has_created
             else np.full(inside.size, _NO_TIME, dtype=np.int64)
         )

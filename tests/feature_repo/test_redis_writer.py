@@ -76,6 +76,15 @@ def test_select_rows_takes_the_latest_row_per_utterance_inside_the_interval(
     assert rw.select_rows([second], T0 + 50 * day, T0 + 60 * day) == []
 
 
+def test_a_non_timestamp_event_time_names_the_file_and_column(tmp_path: Path) -> None:
+    from nordlid.errors import NordlidError
+
+    path = tmp_path / "part-0.parquet"
+    pq.write_table(pa.table({"utterance_id": ["a"], "event_timestamp": ["2025-03-01"]}), path)
+    with pytest.raises(NordlidError, match="part-0.parquet: column 'event_timestamp' is string"):
+        rw.select_rows([path], T0, T0)
+
+
 def _feast_bytes(column: pa.Array, value_type: Any) -> list[bytes]:
     """A column's values as Feast's materialization serializes them."""
     from feast.type_map import python_values_to_proto_values
