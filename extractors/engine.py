@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from extractors import registry
+from extractors.backbones.chunking import check_waves
 from extractors.base import Extractor, Row
 from extractors.batching import DEFAULT_BATCH_SECONDS, plan_batches
 from extractors.lineage import build_lineage, frame_hash
@@ -122,25 +123,6 @@ def _precision(extractor: Extractor) -> contextlib.AbstractContextManager[Any]:
 
     dtype = torch.bfloat16 if name == "bf16" else torch.float16
     return torch.autocast("cuda", dtype=dtype)
-
-
-def check_waves(waves: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """1-D float32 waves; empty or non-finite input is an AudioDecodeError naming the wave."""
-    out: list[np.ndarray] = []
-    for i, wave in enumerate(waves):
-        arr = np.asarray(wave, dtype=np.float32)
-        if arr.ndim != 1:
-            raise AudioDecodeError(
-                f"wave[{i}]", f"expected 1-D mono audio, got shape {arr.shape}", "bad_shape"
-            )
-        if arr.size == 0:
-            raise AudioDecodeError(f"wave[{i}]", "empty audio (0 samples)", "empty")
-        if not np.isfinite(arr).all():
-            raise AudioDecodeError(
-                f"wave[{i}]", "audio contains NaN or infinite samples", "non_finite"
-            )
-        out.append(arr)
-    return out
 
 
 def validate_rows(spec: ExtractorSpec, rows: Sequence[Row], expected: int) -> list[Row]:

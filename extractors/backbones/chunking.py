@@ -8,6 +8,7 @@ within a sample budget, longest first so that neighbours have similar lengths.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,20 +33,21 @@ class Chunk:
         return int(self.wave.shape[0])
 
 
-def check_waves(waves: list[np.ndarray]) -> list[np.ndarray]:
-    """1-D float32 views of the inputs; empty or non-finite waves are input errors."""
+def check_waves(waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """1-D float32 views of the inputs; empty or non-finite input is an AudioDecodeError
+    naming the wave (the engine's and every backbone's one check)."""
     out: list[np.ndarray] = []
     for i, wave in enumerate(waves):
         arr = np.asarray(wave, dtype=np.float32)
         if arr.ndim != 1:
             raise AudioDecodeError(
-                f"wave[{i}]", f"expected a 1-D mono wave, got shape {arr.shape}", code="bad_shape"
+                f"wave[{i}]", f"expected 1-D mono audio, got shape {arr.shape}", "bad_shape"
             )
         if arr.size == 0:
-            raise AudioDecodeError(f"wave[{i}]", "empty wave (0 samples)", code="empty")
+            raise AudioDecodeError(f"wave[{i}]", "empty audio (0 samples)", "empty")
         if not np.isfinite(arr).all():
             raise AudioDecodeError(
-                f"wave[{i}]", "wave contains NaN or infinite samples", code="non_finite"
+                f"wave[{i}]", "audio contains NaN or infinite samples", "non_finite"
             )
         out.append(arr)
     return out
