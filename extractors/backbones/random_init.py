@@ -23,8 +23,20 @@ _CONV_STRIDE = (5, 2, 2, 2, 2, 2, 2)
 _CONV_KERNEL = (10, 3, 3, 3, 3, 2, 2)
 
 
-def wav2vec2_config(*, hidden: int, layers: int, heads: int, intermediate: int) -> Any:
-    """A layer-norm ("stable") wav2vec2 config as XLS-R and MMS use."""
+def wav2vec2_config(
+    *,
+    hidden: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    conv_dim: tuple[int, ...] = _CONV_DIM,
+    conv_stride: tuple[int, ...] = _CONV_STRIDE,
+    conv_kernel: tuple[int, ...] = _CONV_KERNEL,
+    pos_conv: tuple[int, int] = (128, 16),
+) -> Any:
+    """A layer-norm ("stable") wav2vec2 config as XLS-R and MMS use (the full-size
+    convolutional feature encoder unless ``conv_*`` say otherwise; ``pos_conv`` = kernel,
+    groups of the positional convolution)."""
     from transformers import Wav2Vec2Config
 
     return Wav2Vec2Config(
@@ -32,15 +44,15 @@ def wav2vec2_config(*, hidden: int, layers: int, heads: int, intermediate: int) 
         num_hidden_layers=layers,
         num_attention_heads=heads,
         intermediate_size=intermediate,
-        conv_dim=_CONV_DIM,
-        conv_stride=_CONV_STRIDE,
-        conv_kernel=_CONV_KERNEL,
+        conv_dim=conv_dim,
+        conv_stride=conv_stride,
+        conv_kernel=conv_kernel,
         conv_bias=True,
         feat_extract_norm="layer",
         feat_extract_activation="gelu",
         do_stable_layer_norm=True,
-        num_conv_pos_embeddings=128,
-        num_conv_pos_embedding_groups=16,
+        num_conv_pos_embeddings=pos_conv[0],
+        num_conv_pos_embedding_groups=pos_conv[1],
         hidden_act="gelu",
         layer_norm_eps=1e-5,
     )

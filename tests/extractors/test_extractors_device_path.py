@@ -33,21 +33,20 @@ def _waves(seconds: list[float], seed: int = 0) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny_xlsr(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from extractors.backbones.random_init import wav2vec2_config
 
     torch.manual_seed(0)
-    config = Wav2Vec2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
+    config = wav2vec2_config(
+        hidden=32,
+        layers=2,
+        heads=2,
+        intermediate=37,
         conv_dim=(16, 16),
         conv_stride=(5, 2),
         conv_kernel=(10, 3),
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
+        pos_conv=(16, 2),
     )
     path = tmp_path_factory.mktemp("tiny_xlsr_device_path")
     Wav2Vec2Model(config).save_pretrained(path)
