@@ -231,6 +231,8 @@ def _fixed_cell(column: pa.Array, feature: FeatureField) -> tuple[bytes, np.ndar
         return None
     tag, dtype = layout
     data = column.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+    if np.isnan(data).any():
+        return None  # Feast stores a NaN scalar as an empty (null) value
     return b"$%d\r\n" % (1 + data.itemsize) + tag, data.reshape(n, 1).view(np.uint8)
 
 

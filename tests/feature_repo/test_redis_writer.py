@@ -112,6 +112,7 @@ def test_encoded_hset_holds_feasts_serialization_of_every_value() -> None:
         rw.FeatureField("vec", 3, ValueType.FLOAT_LIST, b"f-vec"),
         rw.FeatureField("f32", None, ValueType.FLOAT, b"f-f32"),
         rw.FeatureField("f64", None, ValueType.DOUBLE, b"f-f64"),
+        rw.FeatureField("f64nan", None, ValueType.DOUBLE, b"f-f64nan"),
         rw.FeatureField("count", None, ValueType.INT64, b"f-count"),
         rw.FeatureField("maybe", None, ValueType.FLOAT, b"f-maybe"),
         rw.FeatureField("label", None, ValueType.STRING, b"f-label"),
@@ -121,6 +122,7 @@ def test_encoded_hset_holds_feasts_serialization_of_every_value() -> None:
         "vec": pa.array(vectors, pa.list_(pa.float32())),
         "f32": pa.array([0.0, 1.5, -2.0], pa.float32()),
         "f64": pa.array([0.1, 0.0, -1e300], pa.float64()),
+        "f64nan": pa.array([0.1, float("nan"), 2.0], pa.float64()),
         "count": pa.array([0, -5, 2**40], pa.int64()),
         "maybe": pa.array([None, 2.5, None], pa.float32()),
         "label": pa.array(["x", "", "ünï"], pa.string()),
@@ -202,6 +204,10 @@ def test_small_batches_row_groups_and_nulls_write_exactly_what_feast_writes(
     ratio[0], ratio[1], ratio[2] = None, None, 0.0  # group 0: all null
     extra = extra.set_column(extra.schema.get_field_index("speech_ratio"),
                              extra.schema.field("speech_ratio"), pa.array(ratio, pa.float32()))
+    pitch = extra.column("pitch_hz").to_pylist()
+    pitch[3] = float("nan")  # Feast stores a NaN scalar as null
+    extra = extra.set_column(extra.schema.get_field_index("pitch_hz"),
+                             extra.schema.field("pitch_hz"), pa.array(pitch, pa.float64()))
     path = workdir.feature_dir("acoustic") / "part-extra.parquet"
     pq.write_table(extra, path, row_group_size=2)
     # a re-extraction (later event time) and a row after the materialization end
