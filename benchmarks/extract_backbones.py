@@ -64,14 +64,16 @@ def naive_xlsr(extractor: object, waves: list[np.ndarray], pad_seconds: float) -
     import torch
 
     model = extractor.model  # type: ignore[attr-defined]
+    device = next(model.parameters()).device
     target = int(pad_seconds * SR)
     for wave in waves:
         x = np.zeros(target, dtype=np.float32)
         x[: min(target, len(wave))] = wave[:target]
         x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
         with torch.inference_mode():
-            out = model(torch.from_numpy(x)[None], output_hidden_states=True)
-        _ = [h.mean(dim=1) for h in out.hidden_states]
+            out = model(torch.from_numpy(x)[None].to(device), output_hidden_states=True)
+            pooled = [h.mean(dim=1) for h in out.hidden_states]
+        pooled[-1].cpu()  # wait for the device, as a caller using the result would
 
 
 def main() -> None:

@@ -258,22 +258,15 @@ def one_at_a_time(extractor: Any, waves: list[np.ndarray]) -> float:
     return time.perf_counter() - start
 
 
-def naive_fixed_pad(model: Any, device: str, waves: list[np.ndarray], pad_s: float) -> float:
-    """Issue #4's naive loop: fp32, one clip at a time padded/cut to ``pad_s``, plain mean."""
-    import torch
+def naive_fixed_pad(extractor: Any, waves: list[np.ndarray], pad_s: float) -> float:
+    """Issue #4's naive loop (``extract_backbones.naive_xlsr``: fp32, one clip at a time
+    padded/cut to ``pad_s``, plain mean over all frames), wall seconds."""
+    from extract_backbones import naive_xlsr
 
-    target = int(pad_s * SR)
-    sync(device)
+    sync(extractor.device)
     start = time.perf_counter()
-    for wave in waves:
-        x = np.zeros(target, dtype=np.float32)
-        x[: min(target, len(wave))] = wave[:target]
-        x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-        with torch.inference_mode():
-            out = model(torch.from_numpy(x)[None].to(device), output_hidden_states=True)
-            pooled = [h.mean(dim=1) for h in out.hidden_states]
-        pooled[-1].cpu()
-    sync(device)
+    naive_xlsr(extractor, waves, pad_s)
+    sync(extractor.device)
     return time.perf_counter() - start
 
 
@@ -516,7 +509,7 @@ def naive_loops(
 ) -> None:
     """The two one-clip-at-a-time baselines, against the best batched rate ``best``."""
     single = one_at_a_time(extractor, naive)
-    fixed = naive_fixed_pad(extractor.model, s.device, naive, 10.0)
+    fixed = naive_fixed_pad(extractor, naive, 10.0)
     report.record(
         "xlsr_one_at_a_time",
         {
