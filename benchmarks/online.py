@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         fs.teardown()
         store.close(wd)
         raw_client.close()
+        shutil.rmtree(workdir_root, ignore_errors=True)
 
     print(f"\nOnline lookup, full service: {len(specs)} views "
           f"({', '.join(s.view_name for s in specs if s.view_name != LABELS_VIEW)}), "
