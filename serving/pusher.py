@@ -33,11 +33,6 @@ from serving.predictor import FeatureRow, OnlineStore
 log = logging.getLogger(__name__)
 
 
-def push_frame(utterance_id: str, row: FeatureRow, at: datetime | None = None) -> pd.DataFrame:
-    """One feature row as the PushSource frame (entity, timestamps, unprefixed features)."""
-    return push_frames([(utterance_id, row, at or datetime.now(UTC))])
-
-
 def push_frames(items: list[tuple[str, FeatureRow, datetime]]) -> pd.DataFrame:
     """Rows ``(utterance_id, features, timestamp)`` of one view as one PushSource frame."""
     stamps = [pd.Timestamp(at) for _, _, at in items]
@@ -65,9 +60,6 @@ class PushJob:
     utterance_id: str
     row: FeatureRow
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def frame(self) -> pd.DataFrame:
-        return push_frame(self.utterance_id, self.row, self.at)
 
 
 class Pusher:
