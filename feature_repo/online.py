@@ -167,6 +167,10 @@ class RedisOnlineReader:
             self._ts_positions.append(len(fields))
             fields.append(f"_ts:{vf.view}".encode())
         self.fields = fields
+        # the packed field arguments of HMGET, for one utterance on a plain redis.Redis client
+        self._hmget_tail: bytes | None = None
+        if _is_plain_redis(client):
+            self._hmget_tail = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
         # per column: (header, header length, total bytes, vector length) for the fast path
         self._vector_layout: list[tuple[bytes, int, int, int] | None] = []
         for vf in self.views:
@@ -194,6 +198,8 @@ class RedisOnlineReader:
 
     def fetch(self, utterance_ids: Sequence[str]) -> list[list[bytes | None]]:
         """Raw field values, one list per id (one pipelined round trip)."""
+        if len(utterance_ids) == 1 and self._hmget_tail is not None:
+            return [self._fetch_one(self.redis_key(utterance_ids[0]), self._hmget_tail)]
         pipe = self._client.pipeline(transaction=False)
         for uid in utterance_ids:
             pipe.hmget(self.redis_key(uid), self.fields)
@@ -233,6 +239,29 @@ class RedisOnlineReader:
 
             self._frame_columns = pd.Index(["utterance_id", *names, "missing_views", "found"])
         return _frame(block, np.asarray(found, dtype=bool), self._frame_columns)
+
+    def _fetch_one(self, key: bytes, tail: bytes) -> list[bytes | None]:
+        """``HMGET key <every field>`` with the fields packed once (a plain ``redis.Redis``):
+        no pipeline object and no per-call packing of ~70 arguments.  Retried on a dropped
+        connection as redis-py retries its own commands."""
+        command = b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s" % (
+            len(self.fields) + 2, len(key), key, tail
+        )
+        pool = self._client.connection_pool
+        conn = pool.get_connection()
+
+        def once() -> list[bytes | None]:
+            conn.send_packed_command([command])
+            response: list[bytes | None] = conn.read_response()
+            return response
+
+        try:
+            result: list[bytes | None] = conn.retry.call_with_retry(
+                once, lambda _error: conn.disconnect()
+            )
+            return result
+        finally:
+            pool.release(conn)
 
     def _decode_row(self, raw: list[bytes | None]) -> tuple[list[Any], list[str]]:
         """(decoded value per column, missing views) of one utterance's fields."""
@@ -323,6 +352,15 @@ class RedisOnlineReader:
                     decoded: list[Any] = raw.view(dtype).reshape(len(values)).tolist()
                     return decoded
         return [decode_value(v, is_vector) if v is not None else None for v in values]
+
+
+def _is_plain_redis(client: Any) -> bool:
+    """A ``redis.Redis`` (one server, a connection pool), not a cluster client."""
+    try:
+        import redis
+    except ImportError:
+        return False
+    return isinstance(client, redis.Redis)
 
 
 def _decode_single(

@@ -64,3 +64,28 @@ def test_one_utterance_reads_exactly_what_a_batch_reads(
     assert found == [True] and missing == [[]] and len(names) == len(columns)
     want = corpus.tables["acoustic"].column("speech_ratio")[1].as_py()
     assert columns[names.index("acoustic__speech_ratio")] == [want]
+
+
+@pytest.mark.integration
+def test_one_utterance_read_survives_a_dropped_connection(
+    redis_store: tuple[Workdir, str], test_specs: list[ExtractorSpec], redis_url: str
+) -> None:
+    import redis
+
+    workdir, _ = redis_store
+    corpus = write_corpus(workdir, test_specs, n=2)
+    store.apply(workdir)
+    store.materialize(workdir)
+    before = store.online_features(workdir, "lid_lidnet", [corpus.ids[0]])
+    client = store._redis_client(store._handle(workdir))
+    # the server drops the pooled connection (as on a Redis restart); only ours is killed
+    connection_id = client.client_id()
+    killer = redis.Redis.from_url(redis_url)
+    try:
+        assert killer.client_kill_filter(_id=connection_id) == 1
+    finally:
+        killer.close()
+    after = store.online_features(workdir, "lid_lidnet", [corpus.ids[0]])
+    assert after["found"].tolist() == [True]
+    assert np.array_equal(after["lidnet__embedding"][0], before["lidnet__embedding"][0])
+    assert client.client_id() != connection_id
