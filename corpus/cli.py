@@ -66,6 +66,9 @@ def synth(
         0.5, "--clean-share", help="Share of clean utterances when several conditions are given."
     ),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: up to 2)."),
+    voice_set: str = typer.Option(
+        "wide", "--voice-set", help="espeak-ng variants: wide (default, ~60) or classic (12)."
+    ),
 ) -> None:
     """Synthesize an espeak-ng corpus (da, is, no, sv) and write its manifest."""
     from corpus.manifest import merge_manifest, write_manifest
@@ -86,6 +89,7 @@ def synth(
             clean_share=clean_share,
             workers=workers,
             progress=advance,
+            voice_set=voice_set,
         )
     local = write_manifest(frame, Path(out) / "manifest.parquet")
     wd = Workdir.from_env()

@@ -116,9 +116,10 @@ def _plan_language(
     seed: int,
     conditions: Sequence[str],
     clean_share: float,
+    voice_set: str = voices.DEFAULT_VOICE_SET,
 ) -> list[_Planned]:
     rng = _lang_rng(seed, lang, "corpus")
-    speakers = voices.corpus_speakers(lang)
+    speakers = voices.corpus_speakers(lang, voice_set)
     spk_split = assign_units({s.speaker_id: ((lang, s.gender), 1.0) for s in speakers}, seed=seed)
     sents = texts.sentences(lang)
     sent_split = assign_units({str(i): (lang, 1.0) for i in range(len(sents))}, seed=seed)
@@ -241,6 +242,7 @@ def synthesize(
     workers: int | None = None,
     progress: Progress | None = None,
     start_time: datetime = DEFAULT_EPOCH,
+    voice_set: str = voices.DEFAULT_VOICE_SET,
 ) -> pd.DataFrame:
     """Speak ``per_language`` utterances per language into ``out_dir``; return manifest rows.
 
@@ -248,15 +250,22 @@ def synthesize(
     drawn from the seed: ``clean`` with probability ``clean_share`` (when listed), the
     degraded ones evenly otherwise.  ``event_timestamp`` runs from ``start_time`` in
     one-minute steps (fixed default, so the manifest is reproducible).  ``progress`` is
-    called with 1 after each rendered utterance.
+    called with 1 after each rendered utterance.  ``voice_set`` names the espeak-ng variants
+    the speakers are built from (:data:`corpus.voices.VOICE_SETS`).
     """
     _check_args(per_language, languages, conditions, clean_share)
+    if voice_set not in voices.VOICE_SETS:
+        raise ConfigError(
+            f"voice_set: unknown {voice_set!r} (choose from {', '.join(voices.VOICE_SETS)})"
+        )
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     planned = [
         p
         for lang in dict.fromkeys(languages)
-        for p in _plan_language(out, lang, per_language, seed, conditions, clean_share)
+        for p in _plan_language(
+            out, lang, per_language, seed, conditions, clean_share, voice_set
+        )
     ]
     log.info("synthesizing %d utterances into %s", len(planned), out)
     results = _run([p.task for p in planned], workers, progress)

@@ -85,7 +85,9 @@ def build_monitoring_data(root: Path) -> MonitoringData:
     from nordlid.audio import decode, to_model_input
     from training.features import refs_from_registry
 
-    manifest = synthesize(root / "corpus", per_language=10, seed=11, workers=1)
+    manifest = synthesize(
+        root / "corpus", per_language=10, seed=11, workers=1, voice_set="classic"
+    )
     rng = np.random.default_rng(0)
     waves = [to_model_input(decode(str(p))) for p in manifest["path"]]
     noisy = [fit_to_range(add_noise(w, SNR_DB, rng)) for w in waves]
