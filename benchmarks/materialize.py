@@ -7,7 +7,7 @@ Redis server, and the time extrapolated to 55,000 utterances.  Usage::
 
     python benchmarks/materialize.py [--rows 5000] [--feast-rows 300] [--configs default,direct,...]
 
-Feast's own engine converts every float in Python (50–85 rows/s here), so the ``feast*``
+Feast's own engine converts every float in Python (46–95 rows/s here), so the ``feast*``
 configs run on ``--feast-rows`` utterances (a prefix of the same ids, in files of their own);
 every other config runs on ``--rows``.  Rows/s are compared, not times.  Needs Redis (``REDIS_URL``,
 default ``redis://127.0.0.1:6379``); Redis holds about ``rows × 92 KiB`` during each run.
