@@ -8,6 +8,7 @@ that says how to provide them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -57,11 +58,36 @@ def in_memory_lineage(checkpoint: str) -> dict[str, str]:
 
 
 def hub_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` forbid network access."""
-    return any(
+    """True when ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` forbid network access, or when
+    the hub's host name does not resolve (no network): then checkpoints are looked up in the
+    local caches only, instead of every backbone retrying the hub for ~25 s before it is
+    reported missing."""
+    if any(
         os.environ.get(v, "").strip().lower() in _TRUE
         for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
+    ):
+        return True
+    return hub_unreachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+
+
+@functools.lru_cache(maxsize=4)
+def hub_unreachable(endpoint: str) -> bool:
+    """Whether ``endpoint``'s host name fails to resolve (checked once per process)."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(endpoint).hostname or endpoint
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as exc:
+        log.warning(
+            "%s does not resolve (%s): pretrained checkpoints are looked up in the local "
+            "caches only",
+            host,
+            first_line(exc),
+        )
+        return True
+    return False
 
 
 def is_local(checkpoint: str) -> bool:

@@ -65,7 +65,10 @@ def _nemo_file(name: str, checkpoint: str) -> Path:
         return cached
     if hub_offline():
         raise missing(
-            name, checkpoint, "not in the NeMo cache and HF_HUB_OFFLINE forbids downloads"
+            name,
+            checkpoint,
+            "not in the NeMo cache and downloads are off "
+            "(HF_HUB_OFFLINE, or the hub does not resolve)",
         )
     from nemo.collections.asr.models import EncDecSpeakerLabelModel
 
