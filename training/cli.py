@@ -47,7 +47,10 @@ def train(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     max_minutes: float = typer.Option(
-        6.0, "--max-minutes", help="Wall-clock budget of backbone training."
+        8.0, "--max-minutes", help="Wall-clock budget of backbone training."
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Backbone training epochs (default: the recipe's, 24)."
     ),
     track: bool = typer.Option(
         True, "--track/--no-track", help="Log a W&B run (offline by default)."
@@ -67,7 +70,11 @@ def train(
         from training.lidnet_train import LidnetTrainConfig, train_lidnet
 
         mv = train_lidnet(
-            workdir, config=LidnetTrainConfig(seed=seed, max_minutes=max_minutes), track=track
+            workdir,
+            config=LidnetTrainConfig(seed=seed, max_minutes=max_minutes).model_copy(
+                update={} if epochs is None else {"epochs": epochs}
+            ),
+            track=track,
         )
         typer.echo(f"trained backbone {mv.ref} → {mv.path}")
         if recipes or feature_service:

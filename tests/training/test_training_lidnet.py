@@ -10,7 +10,13 @@ import soundfile as sf
 from extractors import registry as extractor_registry
 from extractors.lidnet import LidnetConfig, lidnet_spec
 from nordlid.errors import MissingCheckpointError
-from training.lidnet_train import AugmentConfig, LidnetTrainConfig, augment, train_lidnet
+from training.lidnet_train import (
+    AugmentConfig,
+    LabelledAudio,
+    LidnetTrainConfig,
+    augment,
+    train_lidnet,
+)
 from training.registry import ModelRegistry
 
 SR = 16_000
@@ -44,7 +50,8 @@ def _tiny_corpus(root) -> pd.DataFrame:
 def test_lidnet_trains_registers_and_extractor_gives_declared_shape(workdir, tmp_path):
     with pytest.raises(MissingCheckpointError, match="nordlid train --backbone lidnet"):
         extractor_registry.create("lidnet")
-    assert lidnet_spec().columns[0].length == 128  # nothing trained: the default dim
+    # nothing trained: the default dim (two members of 128)
+    assert lidnet_spec().columns[0].length == LidnetConfig().output_dim == 256
 
     manifest = _tiny_corpus(tmp_path)
     config = LidnetTrainConfig(model=TINY, epochs=2, batch_size=4, crop_s=0.3, patience=5)
@@ -58,7 +65,7 @@ def test_lidnet_trains_registers_and_extractor_gives_declared_shape(workdir, tmp
 
     # the registry's spec now follows the production checkpoint (dim and identity)
     spec = lidnet_spec()
-    assert spec.columns[0].length == 8
+    assert spec.columns[0].length == TINY.output_dim == 16  # two members of 8
     assert spec.checkpoint is not None and spec.checkpoint.startswith("lidnet@1:")
 
     waves = [np.zeros(SR // 2, dtype=np.float32), 0.1 * np.ones(300, dtype=np.float32)]
@@ -67,8 +74,8 @@ def test_lidnet_trains_registers_and_extractor_gives_declared_shape(workdir, tmp
         extractor_registry.create("lidnet", checkpoint=str(mv.path)),
     ):
         rows = extractor.extract(waves)
-        assert [len(r["embedding"]) for r in rows] == [8, 8]
-        assert extractor.spec.columns[0].length == 8
+        assert [len(r["embedding"]) for r in rows] == [16, 16]
+        assert extractor.spec.columns[0].length == 16
         assert np.isfinite(rows[0]["embedding"]).all()
     with pytest.raises(MissingCheckpointError, match="no lidnet.safetensors"):
         extractor_registry.create("lidnet", checkpoint=str(tmp_path))
@@ -82,3 +89,39 @@ def test_augmentation_keeps_length_range_and_peak():
     assert np.abs(out).max() <= 1.0
     assert 0.85 * SR <= out.size <= 1.15 * SR
     assert not np.allclose(out[: SR // 2], wave[: SR // 2])
+
+
+def test_ensemble_concatenates_members_and_averages_their_logits():
+    import torch
+
+    from extractors.lidnet import build_backbone
+    from training.lidnet_train import _fit_member, _mean_logits_classifier, _Member, _predict
+
+    torch.manual_seed(0)
+    cfg = TINY.model_copy(update={"members": 3})
+    backbone = build_backbone(cfg).eval()
+    x = 0.1 * torch.randn(2, SR // 2)
+    with torch.no_grad():
+        full = backbone(x)
+        parts = [backbone.embed_member(k, x) for k in range(3)]
+    assert full.shape == (2, cfg.output_dim) == (2, 24)
+    assert torch.allclose(full, torch.cat(parts, dim=1), atol=1e-3)
+
+    heads = [torch.nn.Linear(8, 2) for _ in range(3)]
+    mean = _mean_logits_classifier([_Member(h, 1, 1, 0.5) for h in heads], 8)
+    with torch.no_grad():
+        expected = torch.stack([h(p) for h, p in zip(heads, parts, strict=True)]).mean(0)
+        assert torch.allclose(mean(full), expected, atol=1e-5)
+
+    # training member 1 leaves members 0 and 2 untouched
+    waves = [np.asarray(0.1 * torch.randn(SR // 2)) for _ in range(6)]
+    data = LabelledAudio(waves=waves, y=np.array([0, 1] * 3), meta=pd.DataFrame())
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    config = LidnetTrainConfig(model=cfg, epochs=1, batch_size=3, crop_s=0.3)
+    _fit_member(backbone, 1, data, data, ["da", "sv"], config, 60.0, [], None)
+    after = backbone.state_dict()
+    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"1"}
+    probs, embs = _predict(backbone, mean, waves)
+    assert probs.shape == (6, 2) and embs.shape == (6, 24)
+    assert np.allclose(probs.sum(1), 1.0)
