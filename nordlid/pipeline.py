@@ -36,7 +36,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    per_language: int = Field(500, ge=4, description="Synthetic utterances per language.")
+    per_language: int = Field(800, ge=4, description="Synthetic utterances per language.")
     seed: int = 0
     languages: list[str] = Field(default_factory=lambda: ["da", "is", "no", "sv"])
     conditions: list[str] = Field(default_factory=lambda: ["clean", "noisy", "telephone"])
@@ -45,7 +45,7 @@ class RunConfig(BaseModel):
         None, description="Extractors to run; default every extractor whose weights are present."
     )
     train_lidnet: bool = True
-    lidnet_epochs: int = Field(24, ge=1)
+    lidnet_epochs: int = Field(20, ge=1)
     holdout_per_language: int = Field(60, ge=0)
     drift_noise_snr_db: float = 10.0
     drift_requests: int = Field(60, ge=10)

@@ -50,7 +50,7 @@ def train(
         8.0, "--max-minutes", help="Wall-clock budget of backbone training."
     ),
     epochs: int | None = typer.Option(
-        None, "--epochs", min=1, help="Backbone training epochs (default: the recipe's, 24)."
+        None, "--epochs", min=1, help="Backbone training epochs (default: the recipe's, 20)."
     ),
     track: bool = typer.Option(
         True, "--track/--no-track", help="Log a W&B run (offline by default)."

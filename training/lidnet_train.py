@@ -58,7 +58,7 @@ class LidnetTrainConfig(BaseModel):
 
     model: LidnetConfig = Field(default_factory=LidnetConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    epochs: int = 24
+    epochs: int = 20
     batch_size: int = 32
     crop_s: float = 3.0
     lr: float = 6e-3
