@@ -77,3 +77,15 @@ def test_cascade_threshold_is_cheapest_that_meets_target():
     assert 0.6 < choice.threshold <= 0.9
     low = tune_threshold(mini, premium, y, mini_cost=1.0, premium_cost=10.0, target_accuracy=0.5)
     assert low.escalation_rate == 0.0
+
+
+def test_unreachable_target_takes_the_most_accurate_threshold_escalating_most():
+    y = np.array([0, 1, 0, 1])
+    # mini: right & confident on rows 0,1; wrong on rows 2,3; premium wrong on row 3 only
+    mini = np.array([[0.95, 0.05], [0.1, 0.9], [0.45, 0.55], [0.6, 0.4]])
+    premium = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    choice = tune_threshold(mini, premium, y, mini_cost=1.0, premium_cost=10.0, target_accuracy=1.0)
+    assert not choice.met_target
+    # escalating the unsure half or everything both give 0.75 on dev: everything is chosen
+    assert choice.accuracy == 0.75
+    assert choice.escalation_rate == 1.0
