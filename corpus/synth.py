@@ -254,10 +254,7 @@ def synthesize(
     the speakers are built from (:data:`corpus.voices.VOICE_SETS`).
     """
     _check_args(per_language, languages, conditions, clean_share)
-    if voice_set not in voices.VOICE_SETS:
-        raise ConfigError(
-            f"voice_set: unknown {voice_set!r} (choose from {', '.join(voices.VOICE_SETS)})"
-        )
+    voices.voice_set_variants(voice_set)  # an unknown name fails before anything is written
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     planned = [

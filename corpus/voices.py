@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nordlid.errors import ConfigError
+
 # nordlid language → espeak-ng voice name.
 ESPEAK_VOICES: dict[str, str] = {"da": "da", "is": "is", "no": "nb", "sv": "sv"}
 
@@ -81,12 +83,15 @@ def _speakers(
     ]
 
 
+def voice_set_variants(name: str) -> VoiceSet:
+    """The variants of voice set ``name``; ConfigError naming the known sets otherwise."""
+    if name not in VOICE_SETS:
+        raise ConfigError(f"voice_set: unknown {name!r} (choose from {', '.join(VOICE_SETS)})")
+    return VOICE_SETS[name]
+
+
 def corpus_speakers(language: str, voice_set: str = DEFAULT_VOICE_SET) -> list[Speaker]:
-    if voice_set not in VOICE_SETS:
-        raise ValueError(
-            f"voice_set: unknown {voice_set!r} (choose from {', '.join(VOICE_SETS)})"
-        )
-    return _speakers(language, VOICE_SETS[voice_set], CORPUS_PROSODY)
+    return _speakers(language, voice_set_variants(voice_set), CORPUS_PROSODY)
 
 
 def holdout_speakers(language: str) -> list[Speaker]:

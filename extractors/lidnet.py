@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -214,9 +213,9 @@ def _production_info() -> tuple[str, int]:
     try:
         directory, ident = resolve_checkpoint(None)
     except MissingCheckpointError:
-        return f"{PRODUCTION_REF} (not trained)", DEFAULT_DIM * DEFAULT_MEMBERS
-    raw = json.loads((directory / CONFIG_FILE).read_text())
-    return ident, int(raw.get("embedding_dim", DEFAULT_DIM)) * int(raw.get("members", 1))
+        return f"{PRODUCTION_REF} (not trained)", LidnetConfig().output_dim
+    config = LidnetConfig.model_validate_json((directory / CONFIG_FILE).read_text())
+    return ident, config.output_dim
 
 
 def lidnet_spec(dim: int | None = None, checkpoint: str | None = None) -> ExtractorSpec:

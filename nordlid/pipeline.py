@@ -128,7 +128,7 @@ def stage_extract(wd: Workdir, names: list[str] | None) -> list[str]:
 def stage_lidnet(wd: Workdir, cfg: RunConfig) -> None:
     from training.lidnet_train import LidnetTrainConfig, train_lidnet
 
-    train_lidnet(wd, config=LidnetTrainConfig(epochs=cfg.lidnet_epochs, max_minutes=8.0))
+    train_lidnet(wd, config=LidnetTrainConfig(epochs=cfg.lidnet_epochs))
 
 
 def stage_extract_lidnet(wd: Workdir) -> None:

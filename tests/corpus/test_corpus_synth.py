@@ -96,6 +96,9 @@ def test_bad_arguments_raise_config_errors(tmp_path: Path) -> None:
         synthesize(tmp_path, per_language=1, conditions=("clean", "reverb"))
     with pytest.raises(ConfigError, match="per_language"):
         synthesize(tmp_path, per_language=0)
+    with pytest.raises(ConfigError, match="voice_set: unknown 'studio'.*wide, classic"):
+        synthesize(tmp_path / "v", per_language=1, voice_set="studio")
+    assert not (tmp_path / "v").exists()  # rejected before anything is written
 
 
 def test_holdout_never_overlaps_the_corpus(tmp_path: Path) -> None:

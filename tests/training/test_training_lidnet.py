@@ -108,7 +108,7 @@ def test_ensemble_concatenates_members_and_averages_their_logits():
     assert torch.allclose(full, torch.cat(parts, dim=1), atol=1e-3)
 
     heads = [torch.nn.Linear(8, 2) for _ in range(3)]
-    mean = _mean_logits_classifier([_Member(h, 1, 1, 0.5) for h in heads], 8)
+    mean = _mean_logits_classifier([_Member(h, 1, 1, 0.5, []) for h in heads], 8)
     with torch.no_grad():
         expected = torch.stack([h(p) for h, p in zip(heads, parts, strict=True)]).mean(0)
         assert torch.allclose(mean(full), expected, atol=1e-5)
@@ -118,7 +118,7 @@ def test_ensemble_concatenates_members_and_averages_their_logits():
     data = LabelledAudio(waves=waves, y=np.array([0, 1] * 3), meta=pd.DataFrame())
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     config = LidnetTrainConfig(model=cfg, epochs=1, batch_size=3, crop_s=0.3)
-    _fit_member(backbone, 1, data, data, ["da", "sv"], config, 60.0, [], None)
+    _fit_member(backbone, 1, data, data, ["da", "sv"], config, 60.0, None)
     after = backbone.state_dict()
     changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"1"}
