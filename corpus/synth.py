@@ -5,9 +5,13 @@ speed jitter, condition and its parameters), renders them in a process pool and 
 manifest rows.  The plan depends only on the arguments, so one seed always gives the same
 files and the same manifest.
 
-Splits are speaker- *and* sentence-independent: speakers (per language × gender) and
-sentences (per language) are each assigned to train/dev/test (~70/15/15), and an utterance
-of split *s* pairs a speaker of *s* with a sentence of *s*.
+Splits are voice- *and* sentence-independent: espeak-ng voice variants (per gender, the same
+assignment for every language) and sentences (per language) are each assigned to
+train/dev/test (~70/15/15), and an utterance of split *s* pairs a speaker of a variant of *s*
+with a sentence of *s*.  A variant's timbre is the same whichever language it speaks, so a
+variant heard in training in some languages but tested in another would let a model answer
+with the voice instead of the language; with one assignment for all languages every
+training voice speaks every language and every test voice is new.
 
 :func:`synthesize_holdout` speaks the held-out sentences with voices outside the corpus
 (other variants, pitch and speed), writes other sample rates, formats and some stereo, and
@@ -109,6 +113,19 @@ def _lang_rng(seed: int, lang: str, salt: str) -> np.random.Generator:
     return np.random.default_rng([seed, stable_hash(0, f"{salt}:{lang}") % 2**32])
 
 
+def variant_splits(voice_set: str, seed: int) -> dict[str, str]:
+    """Split of every voice variant of ``voice_set`` (stratified by gender); it does not
+    depend on the language, so a variant is in the same split in every language."""
+    return assign_units(
+        {
+            variant: (gender, 1.0)
+            for gender, names in voices.voice_set_variants(voice_set).items()
+            for variant in names
+        },
+        seed=seed,
+    )
+
+
 def _plan_language(
     out_dir: Path,
     lang: str,
@@ -120,7 +137,8 @@ def _plan_language(
 ) -> list[_Planned]:
     rng = _lang_rng(seed, lang, "corpus")
     speakers = voices.corpus_speakers(lang, voice_set)
-    spk_split = assign_units({s.speaker_id: ((lang, s.gender), 1.0) for s in speakers}, seed=seed)
+    variant_split = variant_splits(voice_set, seed)
+    spk_split = {s.speaker_id: variant_split[s.variant] for s in speakers}
     sents = texts.sentences(lang)
     sent_split = assign_units({str(i): (lang, 1.0) for i in range(len(sents))}, seed=seed)
 
@@ -260,9 +278,7 @@ def synthesize(
     planned = [
         p
         for lang in dict.fromkeys(languages)
-        for p in _plan_language(
-            out, lang, per_language, seed, conditions, clean_share, voice_set
-        )
+        for p in _plan_language(out, lang, per_language, seed, conditions, clean_share, voice_set)
     ]
     log.info("synthesizing %d utterances into %s", len(planned), out)
     results = _run([p.task for p in planned], workers, progress)

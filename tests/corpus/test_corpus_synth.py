@@ -11,7 +11,7 @@ import soundfile as sf
 
 from corpus import texts, voices
 from corpus.manifest import COLUMNS, check_manifest, read_manifest, write_manifest
-from corpus.synth import HOLDOUT_RATES, synthesize, synthesize_holdout
+from corpus.synth import HOLDOUT_RATES, synthesize, synthesize_holdout, variant_splits
 from nordlid.audio import pcm_sha256
 from nordlid.errors import ConfigError
 
@@ -51,6 +51,23 @@ def test_speakers_are_variants_with_fixed_prosody(synth_corpus: tuple[Path, pd.D
     for row in manifest.itertuples():
         spk = known[row.speaker_id]
         assert spk.language == row.language and spk.gender == row.gender
+
+
+def test_a_voice_variant_is_in_one_split_for_every_language(
+    synth_corpus: tuple[Path, pd.DataFrame],
+) -> None:
+    _, manifest = synth_corpus
+    variant = manifest["speaker_id"].str.split("-").str[2]
+    assert (manifest.groupby(variant)["split"].nunique() == 1).all()
+    for voice_set in voices.VOICE_SETS:
+        splits = variant_splits(voice_set, seed=0)
+        for gender, names in voices.voice_set_variants(voice_set).items():
+            # every split gets variants of both genders; train gets most of them
+            got = [splits[n] for n in names]
+            assert set(got) == {"train", "dev", "test"}, (voice_set, gender)
+            assert got.count("train") >= 0.6 * len(names)
+    assert variant_splits("wide", seed=0) == variant_splits("wide", seed=0)
+    assert variant_splits("wide", seed=0) != variant_splits("wide", seed=1)
 
 
 def test_same_seed_same_corpus_pool_or_inline(

@@ -125,3 +125,22 @@ def test_ensemble_concatenates_members_and_averages_their_logits():
     probs, embs = _predict(backbone, mean, waves)
     assert probs.shape == (6, 2) and embs.shape == (6, 24)
     assert np.allclose(probs.sum(1), 1.0)
+
+
+def test_frequency_masking_zeroes_whole_mel_bands_of_chosen_examples_only():
+    import torch
+
+    from training.lidnet_train import mask_frequencies
+
+    feats = torch.randn(4, 50, 20) + 5.0
+    rng = np.random.default_rng(0)
+    assert mask_frequencies(feats, rng, AugmentConfig(freq_mask_prob=0.0)) is feats
+    cfg = AugmentConfig(freq_mask_prob=1.0, freq_masks=2, freq_mask_width=3)
+    out = mask_frequencies(feats, rng, cfg)
+    assert out.shape == feats.shape
+    for row in range(4):
+        zero_bands = (out[row] == 0).all(dim=0)
+        assert 1 <= int(zero_bands.sum()) <= 6  # two masks of 1-3 bands (they may overlap)
+        assert torch.equal(out[row][:, ~zero_bands], feats[row][:, ~zero_bands])
+    untouched = mask_frequencies(feats, rng, cfg.model_copy(update={"freq_mask_prob": 1e-9}))
+    assert torch.equal(untouched, feats)
