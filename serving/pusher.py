@@ -1,8 +1,10 @@
 """Push computed features to the online store off the request path.
 
 A bounded queue feeds one worker thread; each push is tried ``attempts`` times with a
-doubling back-off, then dropped with a warning and a metric.  When Redis is down,
-``/v1/identify`` keeps answering: it only enqueues (and a full queue drops the oldest).
+doubling back-off, then dropped with a warning and a metric.  Rows the store rejects as
+malformed are dropped at once (with the error), and the worker keeps serving the queue.
+When Redis is down, ``/v1/identify`` keeps answering: it only enqueues (and a full queue
+drops the oldest).
 The request thread enqueues the raw feature row; the PushSource frame is built here, on
 the worker thread, with the request's own timestamp.
 
@@ -31,6 +33,10 @@ from serving.errors import OnlineStoreUnavailableError
 from serving.predictor import FeatureRow, OnlineStore
 
 log = logging.getLogger(__name__)
+
+# What Feast and pyarrow raise for rows that do not fit the view (pyarrow's ArrowInvalid and
+# ArrowTypeError subclass ValueError and TypeError).
+REJECTED_ROW_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError)
 
 
 def push_frames(items: list[tuple[str, FeatureRow, datetime]]) -> pd.DataFrame:
@@ -165,10 +171,16 @@ class Pusher:
     def _push(self, view: str, jobs: list[PushJob]) -> None:
         wait = self.backoff_s
         last = ""
-        rows = push_frames([(j.utterance_id, j.row, j.at) for j in jobs])
         for attempt in range(1, self.attempts + 1):
             try:
-                self.store.push(view, rows)
+                self.store.push(view, push_frames([(j.utterance_id, j.row, j.at) for j in jobs]))
+            except REJECTED_ROW_ERRORS as exc:
+                # the rows themselves are wrong (schema or type mismatch): retrying cannot
+                # help, and the worker must live on for the pushes behind them
+                log.error("push to %r rejected its %d rows: %r", view, len(jobs), exc)
+                for job in jobs:
+                    self._drop(job, f"rejected by the store: {exc!r}")
+                return
             except OnlineStoreUnavailableError as exc:
                 last = str(exc)
                 log.info("push to %r failed (try %d/%d): %s", view, attempt, self.attempts, exc)

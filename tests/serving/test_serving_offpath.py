@@ -281,3 +281,32 @@ def test_extractors_with_weights_keep_one_instance(
     computer = ExtractorFeatureComputer(replicas=3)
     assert computer.capacity("servetone") == 3  # weight-free: replicas
     assert computer.capacity("servefine") == 1  # one copy of the weights
+
+
+def test_rows_the_store_rejects_are_dropped_and_the_worker_lives_on() -> None:
+    pushed: list[list[str]] = []
+
+    class Store:
+        def push(self, view: str, rows: pd.DataFrame) -> None:
+            if "bad" in view:
+                raise ValueError(f"column 'vec' of {view} expects 2 floats")
+            pushed.append(rows["utterance_id"].tolist())
+
+        def ping(self) -> None: ...
+
+        def online_features(self, service: str, ids: list[str]) -> Any:
+            raise AssertionError("not read")
+
+    results: list[tuple[str, bool]] = []
+    pusher = Pusher(Store(), attempts=3, on_result=lambda view, ok: results.append((view, ok)))
+    pusher.start()
+    for job in _jobs("bad", 2):
+        pusher.submit(job)
+    pusher.join()
+    for job in _jobs("good", 1):
+        pusher.submit(job)
+    pusher.join()
+    pusher.stop()
+    assert results == [("bad", False), ("bad", False), ("good", True)]
+    assert pushed == [["good-0"]]
+    assert pusher.dropped == 2 and pusher.pushed == 1
