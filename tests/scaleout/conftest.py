@@ -179,6 +179,28 @@ def _wait_ping(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"redis-server on port {port} never answered PING")
 
 
+def _wait_cluster_ok(ports: list[int]) -> None:
+    """Block until every node reports ``cluster_state:ok``: ``--cluster check`` only checks
+    slot coverage, and a node may still answer CLUSTERDOWN until gossip has converged."""
+    pending = list(ports)
+    for _ in range(600):
+        pending = [
+            port
+            for port in pending
+            if "cluster_state:ok"
+            not in subprocess.run(
+                ["redis-cli", "-p", str(port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+        ]
+        if not pending:
+            return
+        select.select([], [], [], 0.05)
+    raise RuntimeError(f"Redis Cluster nodes on ports {pending} never reached cluster_state:ok")
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Three masters (no replicas) from Debian's redis-server, torn down after the session."""
@@ -217,6 +239,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
             ["redis-cli", "--cluster", "check", nodes[0]], check=True, capture_output=True,
             timeout=60,
         )
+        _wait_cluster_ok(ports)
         yield nodes
     finally:
         for proc in procs:
