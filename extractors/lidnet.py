@@ -120,18 +120,24 @@ def build_backbone(config: LidnetConfig) -> Any:
             ]
             return (feats - mean) * valid[..., None]
 
+        def encode(
+            self, k: int, feats: torch.Tensor, lengths: torch.Tensor | None = None
+        ) -> torch.Tensor:
+            """Member ``k``'s embeddings ``(B, embedding_dim)`` of :meth:`features` output."""
+            out: torch.Tensor = self.encoders[k](feats, lengths)
+            return out.squeeze(1)
+
         def embed_member(
             self, k: int, wave: torch.Tensor, lengths: torch.Tensor | None = None
         ) -> torch.Tensor:
             """Member ``k``'s embeddings ``(B, embedding_dim)`` (what its training sees)."""
-            out: torch.Tensor = self.encoders[k](self.features(wave, lengths), lengths)
-            return out.squeeze(1)
+            return self.encode(k, self.features(wave, lengths), lengths)
 
         def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
             """Embeddings ``(B, members × dim)``; ``lengths`` = relative lengths of zero-padded
             waves.  The filterbank is computed once and shared by the members."""
             feats = self.features(wave, lengths)
-            outs = [enc(feats, lengths).squeeze(1) for enc in self.encoders]
+            outs = [self.encode(k, feats, lengths) for k in range(len(self.encoders))]
             return torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
 
     return LidnetBackbone()

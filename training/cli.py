@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -69,13 +70,10 @@ def train(
             raise ConfigError(f"--backbone {backbone!r}: the only trainable backbone is 'lidnet'")
         from training.lidnet_train import LidnetTrainConfig, train_lidnet
 
-        mv = train_lidnet(
-            workdir,
-            config=LidnetTrainConfig(seed=seed, max_minutes=max_minutes).model_copy(
-                update={} if epochs is None else {"epochs": epochs}
-            ),
-            track=track,
-        )
+        overrides: dict[str, Any] = {"seed": seed, "max_minutes": max_minutes}
+        if epochs is not None:
+            overrides["epochs"] = epochs
+        mv = train_lidnet(workdir, config=LidnetTrainConfig(**overrides), track=track)
         typer.echo(f"trained backbone {mv.ref} → {mv.path}")
         if recipes or feature_service:
             from training.recipes import refresh_backbone_features

@@ -283,8 +283,7 @@ def _fit_member(
                 continue
             x = torch.from_numpy(make_batch(train.waves, idx, n, rng, config.augment))
             feats = mask_frequencies(backbone.features(x), rng, config.augment)
-            emb = encoder(feats).squeeze(1)
-            loss = loss_fn(classifier(emb), torch.from_numpy(train.y[idx]))
+            loss = loss_fn(classifier(backbone.encode(k, feats)), torch.from_numpy(train.y[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
