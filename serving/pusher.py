@@ -169,18 +169,30 @@ class Pusher:
         return batch
 
     def _push(self, view: str, jobs: list[PushJob]) -> None:
+        try:
+            rows = push_frames([(j.utterance_id, j.row, j.at) for j in jobs])
+            failure = self._write(view, rows)
+        except REJECTED_ROW_ERRORS as exc:
+            # the rows themselves are wrong (schema or type mismatch): retrying cannot
+            # help, and the worker must live on for the pushes behind them
+            log.error("push to %r rejected its %d rows: %r", view, len(jobs), exc)
+            failure = f"rejected by the store: {exc!r}"
+        if failure is None:
+            self.pushed += len(jobs)
+            for _ in jobs:
+                self.on_result(view, True)
+            return
+        for job in jobs:
+            self._drop(job, failure)
+
+    def _write(self, view: str, rows: pd.DataFrame) -> str | None:
+        """Push ``rows``, retrying while the store is unavailable; None once written, else
+        the last unavailability message."""
         wait = self.backoff_s
         last = ""
         for attempt in range(1, self.attempts + 1):
             try:
-                self.store.push(view, push_frames([(j.utterance_id, j.row, j.at) for j in jobs]))
-            except REJECTED_ROW_ERRORS as exc:
-                # the rows themselves are wrong (schema or type mismatch): retrying cannot
-                # help, and the worker must live on for the pushes behind them
-                log.error("push to %r rejected its %d rows: %r", view, len(jobs), exc)
-                for job in jobs:
-                    self._drop(job, f"rejected by the store: {exc!r}")
-                return
+                self.store.push(view, rows)
             except OnlineStoreUnavailableError as exc:
                 last = str(exc)
                 log.info("push to %r failed (try %d/%d): %s", view, attempt, self.attempts, exc)
@@ -188,9 +200,5 @@ class Pusher:
                     time.sleep(wait)  # back-off between retries (worker thread only)
                     wait *= 2
                 continue
-            self.pushed += len(jobs)
-            for _ in jobs:
-                self.on_result(view, True)
-            return
-        for job in jobs:
-            self._drop(job, last)
+            return None
+        return last
