@@ -64,7 +64,8 @@ def load_entity_frame(workdir: Workdir, *, as_of: datetime | None = None) -> pd.
     return entity_frame(read_manifest(path), as_of=as_of)
 
 
-def _default_fetch(workdir: Workdir, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
+def feast_fetch(workdir: Workdir, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
+    """The default :data:`HistoricalFetch`: Feast's point-in-time join (imported on use)."""
     from feature_repo.store import historical_features
 
     return historical_features(workdir, service, entity_df)
@@ -137,7 +138,7 @@ def fetch_training_frame(
     fetch: HistoricalFetch | None = None,
 ) -> pd.DataFrame:
     """Point-in-time join of ``service``'s features onto the entity frame (row order kept)."""
-    fetch = fetch or _default_fetch
+    fetch = fetch or feast_fetch
     ordered = entity_df.reset_index(drop=True).copy()
     ordered["_row"] = np.arange(len(ordered))
     joined = fetch(workdir, service, ordered)

@@ -133,9 +133,9 @@ def memoized_fetch(fetch: HistoricalFetch | None = None) -> HistoricalFetch:
 
     import pandas as pd
 
-    from training.dataset import _default_fetch
+    from training.dataset import feast_fetch
 
-    base = fetch or _default_fetch
+    base = fetch or feast_fetch
     cache: dict[tuple[str, str], pd.DataFrame] = {}
 
     def cached(workdir: Workdir, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,12 +22,12 @@ import pandas as pd
 
 from nordlid.errors import ConfigError, NordlidError
 from nordlid.workdir import Workdir
+from training.dataset import HistoricalFetch, feast_fetch
 from validation.drift import DriftDataError
 
 log = logging.getLogger(__name__)
 
 TRAIN_ENTITIES_FILE = "train_entities.parquet"
-HistoricalFetch = Callable[[Workdir, str, pd.DataFrame], pd.DataFrame]
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -116,12 +115,6 @@ class Reference:
     card: Any  # training.registry.ModelCard
 
 
-def _default_fetch(workdir: Workdir, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
-    from feature_repo.store import historical_features
-
-    return historical_features(workdir, service, entity_df)
-
-
 def training_entities(workdir: Workdir, version_dir: Path) -> pd.DataFrame:
     """Entities a version was trained on (its recorded window, else the validated manifest)."""
     recorded = version_dir / TRAIN_ENTITIES_FILE
@@ -167,7 +160,7 @@ def load_reference(
         raise DriftDataError(f"model {card.ref} has no feature service on its card")
     features = [f.ref for f in card.features]
     entities = training_entities(workdir, model.path)
-    joined = (fetch or _default_fetch)(workdir, card.feature_service, entities)
+    joined = (fetch or feast_fetch)(workdir, card.feature_service, entities)
     if "found" in joined.columns:
         joined = joined[joined["found"].astype(bool)]
     joined = joined.dropna(subset=features).reset_index(drop=True)
