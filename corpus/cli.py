@@ -67,7 +67,10 @@ def synth(
     ),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: up to 2)."),
     voice_set: str = typer.Option(
-        "wide", "--voice-set", help="espeak-ng variants: wide (default, ~60) or classic (12)."
+        "mixed",
+        "--voice-set",
+        help="espeak-ng variants: mixed (default: ~60 named + 90 procedural), wide (~60 named) "
+        "or classic (12).",
     ),
 ) -> None:
     """Synthesize an espeak-ng corpus (da, is, no, sv) and write its manifest."""

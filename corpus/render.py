@@ -48,6 +48,7 @@ class RenderTask:
     noise_seed: tuple[int, ...] = (0,)
     out_rate: int | None = None  # None: keep the rate after degradation
     channels: int = 1
+    espeak_path: str | None = None  # ``espeak-ng --path``: an overlay with procedural variants
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,20 @@ def espeak_binary() -> str:
     return exe
 
 
-def speak(voice: str, pitch: int, speed: int, text: str, tmp_wav: Path) -> tuple[np.ndarray, int]:
-    """Run espeak-ng once; returns mono float32 samples and espeak's native rate."""
+def speak(
+    voice: str,
+    pitch: int,
+    speed: int,
+    text: str,
+    tmp_wav: Path,
+    data_path: str | None = None,
+) -> tuple[np.ndarray, int]:
+    """Run espeak-ng once; returns mono float32 samples and espeak's native rate.
+    ``data_path`` is the parent of an ``espeak-ng-data`` directory to use instead of the
+    system's (:func:`corpus.procedural_voices.overlay_data_dir`)."""
     cmd = [
         espeak_binary(),
+        *([f"--path={data_path}"] if data_path else []),
         "-v",
         voice,
         "-p",
@@ -146,7 +157,12 @@ def render(task: RenderTask) -> RenderResult:
             f"{out}: unsupported output format {ext!r} (choose from {', '.join(FORMATS)})"
         )
     wave, sr = speak(
-        task.voice, task.pitch, task.speed, task.text, out.with_name(f".{out.name}.espeak.wav")
+        task.voice,
+        task.pitch,
+        task.speed,
+        task.text,
+        out.with_name(f".{out.name}.espeak.wav"),
+        task.espeak_path,
     )
     wave = pad_to(wave, int(round(MIN_DURATION_S * sr)))
     wave, sr = apply_condition(wave, sr, task)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from corpus import texts, voices
 from corpus.manifest import COLUMNS, utterance_id
+from corpus.procedural_voices import overlay_data_dir
 from corpus.render import CONDITIONS, RenderResult, RenderTask, render
 from corpus.splits import SPLIT_NAMES, assign_units, split_counts, stable_hash
 from nordlid.errors import ConfigError
@@ -113,17 +114,13 @@ def _lang_rng(seed: int, lang: str, salt: str) -> np.random.Generator:
     return np.random.default_rng([seed, stable_hash(0, f"{salt}:{lang}") % 2**32])
 
 
-def variant_splits(voice_set: str, seed: int) -> dict[str, str]:
-    """Split of every voice variant of ``voice_set`` (stratified by gender); it does not
-    depend on the language, so a variant is in the same split in every language."""
-    return assign_units(
-        {
-            variant: (gender, 1.0)
-            for gender, names in voices.voice_set_variants(voice_set).items()
-            for variant in names
-        },
-        seed=seed,
-    )
+def _espeak_overlay(out_dir: Path, voice_set: str, seed: int) -> str | None:
+    """``espeak-ng --path`` for a voice set with procedural variants (None: system data)."""
+    generated = voices.procedural_variants(voice_set, seed)
+    if not generated:
+        return None
+    named = [v for names in voices.VOICE_SETS[voice_set].values() for v in names]
+    return str(overlay_data_dir(out_dir / ".espeak", generated, named))
 
 
 def _plan_language(
@@ -136,8 +133,9 @@ def _plan_language(
     voice_set: str = voices.DEFAULT_VOICE_SET,
 ) -> list[_Planned]:
     rng = _lang_rng(seed, lang, "corpus")
-    speakers = voices.corpus_speakers(lang, voice_set)
-    variant_split = variant_splits(voice_set, seed)
+    speakers = voices.corpus_speakers(lang, voice_set, seed)
+    variant_split = voices.variant_splits(voice_set, seed)
+    espeak_path = _espeak_overlay(out_dir, voice_set, seed)
     spk_split = {s.speaker_id: variant_split[s.variant] for s in speakers}
     sents = texts.sentences(lang)
     sent_split = assign_units({str(i): (lang, 1.0) for i in range(len(sents))}, seed=seed)
@@ -180,6 +178,7 @@ def _plan_language(
                 noise_kind=str(cond["noise_kind"]),
                 gain_db=float(cond["gain_db"]),  # type: ignore[arg-type]
                 noise_seed=(seed, int(cond["noise_seed"])),  # type: ignore[call-overload]
+                espeak_path=espeak_path,
             )
             row: dict[str, object] = {
                 "utterance_id": uid,
@@ -272,7 +271,7 @@ def synthesize(
     the speakers are built from (:data:`corpus.voices.VOICE_SETS`).
     """
     _check_args(per_language, languages, conditions, clean_share)
-    voices.voice_set_variants(voice_set)  # an unknown name fails before anything is written
+    voices.named_variants(voice_set)  # an unknown name fails before anything is written
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     planned = [

@@ -11,7 +11,8 @@ import soundfile as sf
 
 from corpus import texts, voices
 from corpus.manifest import COLUMNS, check_manifest, read_manifest, write_manifest
-from corpus.synth import HOLDOUT_RATES, synthesize, synthesize_holdout, variant_splits
+from corpus.synth import HOLDOUT_RATES, synthesize, synthesize_holdout
+from corpus.voices import variant_splits
 from nordlid.audio import pcm_sha256
 from nordlid.errors import ConfigError
 
