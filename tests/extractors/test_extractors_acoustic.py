@@ -189,7 +189,10 @@ def test_real_vad_trims_silence_around_espeak_speech(
     from nordlid.audio import load_for_model
 
     _, manifest = synth_corpus
-    wave = load_for_model(manifest.iloc[0]["path"])
+    # a named espeak-ng variant: breathy procedural voices (``voicing 30``, breath noise) put
+    # a few hundred ms of edge noise into the VAD's speech, which this check is not about
+    named = manifest[~manifest["speaker_id"].str.contains("-nlv")]
+    wave = load_for_model(named.iloc[0]["path"])
     silence = np.zeros(SR, dtype=np.float32)
     padded = np.concatenate([silence, wave, silence])
     ex = AcousticExtractor()
