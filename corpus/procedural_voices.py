@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 PREFIX = "nlv"  # generated variant names: nlvm007, nlvf012 (no "-": speaker ids split on it)
 DATA_DIR_NAME = "espeak-ng-data"
 VARIANT_DIR = "!v"
+LANGUAGE_GROUPS: tuple[str, ...] = ("gmq",)  # espeak-ng's North Germanic voices: da is nb sv
+MAX_VOICES = 349  # espeak-ng 1.51's N_VOICES_LIST - 1
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,9 @@ def overlay_data_dir(
     root: Path, variants: list[ProceduralVariant], named: Iterable[str] = ()
 ) -> Path:
     """Build (or refresh) ``root/espeak-ng-data``: the system data with ``variants`` and
-    the system variants ``named`` (only those: espeak-ng lists at most 349 voices and
-    variants, and warns on every call beyond that).
+    the system variants ``named``, and of the language voices only the North Germanic ones
+    (:data:`LANGUAGE_GROUPS`): espeak-ng lists at most :data:`MAX_VOICES` language voices
+    and variants together and cannot find a voice beyond that.
 
     Returns ``root``, the value for ``espeak-ng --path``.
     """
@@ -187,11 +190,23 @@ def overlay_data_dir(
     data = root / DATA_DIR_NAME
     variant_dir = data / "voices" / VARIANT_DIR
     variant_dir.mkdir(parents=True, exist_ok=True)
+    (data / "lang").mkdir(exist_ok=True)
     for entry in system.iterdir():
-        if entry.name != "voices":
+        if entry.name not in ("voices", "lang"):
             _link(entry, data / entry.name)
-    # voices/ holds only the variants (mbrola voices under voices/mb would overflow the list)
+    languages = 0
+    for group in LANGUAGE_GROUPS:
+        _link(system / "lang" / group, data / "lang" / group)
+        languages += sum(1 for p in (system / "lang" / group).rglob("*") if p.is_file())
     wanted = set(named)
+    total = languages + len(wanted) + len({v.name for v in variants})
+    if total > MAX_VOICES:
+        raise ConfigError(
+            f"espeak-ng overlay: {len(variants)} procedural + {len(wanted)} named variants + "
+            f"{languages} language voices = {total}, more than the {MAX_VOICES} espeak-ng can "
+            "list; use fewer procedural variants"
+        )
+    # voices/ holds only the variants (mbrola voices under voices/mb would overflow the list)
     for entry in variant_dir.iterdir():
         if entry.is_symlink() and entry.name not in wanted:
             entry.unlink()

@@ -135,3 +135,18 @@ def test_overlay_renders_generated_variants_and_keeps_named_ones(tmp_path: Path)
     assert names == {v.name for v in generated}
     with pytest.raises(ConfigError, match="variant 'nosuchvoice'"):
         overlay_data_dir(tmp_path / "esp", generated, named=["nosuchvoice"])
+
+
+def test_overlay_refuses_more_voices_than_espeak_can_list(tmp_path: Path) -> None:
+    from corpus.procedural_voices import MAX_VOICES, ProceduralVariant
+
+    many = [
+        ProceduralVariant(f"nlvm{i:03d}", "male", ("m1", "m1"), "language variant\n")
+        for i in range(MAX_VOICES)
+    ]
+    with pytest.raises(ConfigError, match="more than the 349 espeak-ng can list"):
+        overlay_data_dir(tmp_path / "esp", many)
+    # up to the limit it builds, and espeak-ng still finds the last variant
+    fits = many[: MAX_VOICES - 10]
+    root = overlay_data_dir(tmp_path / "esp", fits)
+    _speak(root, f"sv+{fits[-1].name}", tmp_path / "last.wav")
