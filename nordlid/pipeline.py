@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from nordlid import __version__
 from nordlid.errors import ConfigError
@@ -54,6 +54,19 @@ class RunConfig(BaseModel):
     )
     drift_noise_snr_db: float = 10.0
     drift_requests: int = Field(60, ge=10)
+
+    @field_validator("languages", "conditions", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML 1.1 reads an unquoted ``no`` (Norwegian) as false: say so, not "not a string"."""
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, bool):
+                    raise ValueError(
+                        f"{info.field_name}: {item!r} is not a code — YAML reads unquoted "
+                        f'no/yes/on/off as booleans; quote it ("no")'
+                    )
+        return value
 
     @classmethod
     def load(cls, path: Path | None, **overrides: Any) -> RunConfig:
