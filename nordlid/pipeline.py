@@ -45,7 +45,7 @@ class RunConfig(BaseModel):
         None, description="Extractors to run; default every extractor whose weights are present."
     )
     train_lidnet: bool = True
-    lidnet_epochs: int = Field(20, ge=1)
+    lidnet_epochs: int = Field(30, ge=1)
     holdout_per_language: int = Field(
         200,
         ge=0,

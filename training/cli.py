@@ -47,11 +47,11 @@ def train(
         None, "--params", help="Head settings as JSON (what `wandb agent` passes)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    max_minutes: float = typer.Option(
-        8.0, "--max-minutes", help="Wall-clock budget of backbone training."
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", help="Wall-clock budget of backbone training (default: 12)."
     ),
     epochs: int | None = typer.Option(
-        None, "--epochs", min=1, help="Backbone training epochs (default: the recipe's, 20)."
+        None, "--epochs", min=1, help="Backbone training epochs (default: the recipe's, 30)."
     ),
     track: bool = typer.Option(
         True, "--track/--no-track", help="Log a W&B run (offline by default)."
@@ -70,7 +70,9 @@ def train(
             raise ConfigError(f"--backbone {backbone!r}: the only trainable backbone is 'lidnet'")
         from training.lidnet_train import LidnetTrainConfig, train_lidnet
 
-        overrides: dict[str, Any] = {"seed": seed, "max_minutes": max_minutes}
+        overrides: dict[str, Any] = {"seed": seed}
+        if max_minutes is not None:
+            overrides["max_minutes"] = max_minutes
         if epochs is not None:
             overrides["epochs"] = epochs
         mv = train_lidnet(workdir, config=LidnetTrainConfig(**overrides), track=track)

@@ -66,14 +66,18 @@ class LidnetTrainConfig(BaseModel):
 
     model: LidnetConfig = Field(default_factory=LidnetConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    epochs: int = 20
+    # 30 epochs: dev macro-F1 still rose from epoch 20 (0.85-0.88) to 25-30 (0.90-0.91) on
+    # the mixed-voice corpus; test 96.0/96.0 -> 98.8/97.8 % clean/degraded in the default run
+    epochs: int = 30
     batch_size: int = 32
     crop_s: float = 3.0
     lr: float = 6e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     seed: int = 0
-    max_minutes: float = 8.0  # wall-clock budget: stop after the epoch that exceeds it
+    # wall-clock budget, split evenly between the members: a member stops after the epoch
+    # that exceeds its share (30 epochs took 3.6 min per member on the 2-core machine)
+    max_minutes: float = 12.0
     patience: int = 10
 
 
