@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,28 +200,56 @@ def stage_holdout(wd: Workdir, cfg: RunConfig) -> dict[str, Any]:
         str(Path(p).resolve()): (lang, cond)
         for p, lang, cond in zip(frame["path"], frame["language"], frame["condition"], strict=True)
     }
-    settings = load_settings()
-    counts: dict[str, list[int]] = {"clean": [0, 0], "degraded": [0, 0]}
+    result, rows = score_holdout(predict_paths([out], load_settings()), truth)
+    with (wd.reports / "holdout-predictions.jsonl").open("w") as fh:
+        fh.writelines(json.dumps(row) + "\n" for row in rows)
+    (wd.reports / "holdout.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def score_holdout(
+    lines: Iterable[str], truth: dict[str, tuple[str, str]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Accuracy of ``nordlid predict`` JSON lines against ``truth`` (resolved path →
+    (language, condition)): clean, degraded (every other condition) and per condition, and
+    the predictions with their truth.  Lines for files outside ``truth`` are ignored; lines
+    with an ``error`` are counted, not scored."""
+    counts: dict[str, list[int]] = {}
+    rows: list[dict[str, Any]] = []
     errors = 0
-    for line in predict_paths([out], settings):
+    for line in lines:
         row = json.loads(line)
         key = str(Path(row["path"]).resolve())
         if key not in truth:
             continue
+        language, condition = truth[key]
+        row.update(true_language=language, condition=condition)
+        rows.append(row)
         if "error" in row:
             errors += 1
             continue
-        language, condition = truth[key]
+        hit = int(row["language"] == language)
         bucket = "clean" if condition == "clean" else "degraded"
-        counts[bucket][0] += int(row["language"] == language)
-        counts[bucket][1] += 1
-    result: dict[str, Any] = {
-        f"{k}_accuracy": (c / n if n else None) for k, (c, n) in counts.items()
+        for name in dict.fromkeys((bucket, condition)):
+            counts.setdefault(name, [0, 0])
+            counts[name][0] += hit
+            counts[name][1] += 1
+
+    def acc(name: str) -> float | None:
+        hits, n = counts.get(name, [0, 0])
+        return hits / n if n else None
+
+    result: dict[str, Any] = {}
+    for name in ("clean", "degraded"):
+        result[f"{name}_accuracy"] = acc(name)
+        result[f"{name}_n"] = counts.get(name, [0, 0])[1]
+    result["by_condition"] = {
+        c: {"accuracy": acc(c), "n": n}
+        for c, (_, n) in sorted(counts.items())
+        if c not in ("clean", "degraded")
     }
-    result.update({f"{k}_n": n for k, (_, n) in counts.items()})
     result["errors"] = errors
-    (wd.reports / "holdout.json").write_text(json.dumps(result, indent=2))
-    return result
+    return result, rows
 
 
 def stage_drift(wd: Workdir, cfg: RunConfig) -> str:
@@ -350,7 +379,7 @@ def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> Pipelin
     summary.reports = {
         "validation": str(wd.reports / "validation" / "report.html"),
         "models": str(wd.reports / "models.md"),
-        "holdout": str(holdout_path),
+        "holdout": f"{holdout_path} (per file: holdout-predictions.jsonl)",
         "drift": str(wd.reports / "drift"),
         "wandb (offline runs)": str(wd.wandb),
         "model registry": str(wd.models),
@@ -376,10 +405,16 @@ def format_summary(s: PipelineSummary) -> str:
         def pct(v: Any) -> str:
             return "n/a" if v is None else f"{100 * v:.1f}%"
 
+        per_condition = ", ".join(
+            f"{c} {pct(v.get('accuracy'))}"
+            for c, v in s.holdout.get("by_condition", {}).items()
+        )
         lines.append(
             "held-out audio (unseen sentences, voices, sample rates): "
             f"clean {pct(s.holdout.get('clean_accuracy'))} (n={s.holdout.get('clean_n')}), "
-            f"degraded {pct(s.holdout.get('degraded_accuracy'))} (n={s.holdout.get('degraded_n')})"
+            f"degraded {pct(s.holdout.get('degraded_accuracy'))} (n={s.holdout.get('degraded_n')}"
+            + (f": {per_condition}" if per_condition else "")
+            + ")"
         )
     if s.drift_verdict:
         lines.append(f"drift on a simulated noisy batch: {s.drift_verdict}")

@@ -1,0 +1,63 @@
+"""The held-out check's scoring: clean / degraded / per condition, errors counted, unknown
+files ignored, every prediction kept with its truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nordlid.pipeline import PipelineSummary, format_summary, score_holdout
+from nordlid.workdir import Workdir
+
+
+def _line(path: Path, language: str | None = None, error: str | None = None) -> str:
+    row: dict[str, object] = {"path": str(path)}
+    if error is not None:
+        row["error"] = error
+    else:
+        row.update(language=language, confidence=0.9)
+    return json.dumps(row)
+
+
+def test_score_holdout_by_condition(tmp_path: Path) -> None:
+    files = {name: tmp_path / f"{name}.wav" for name in "abcdefg"}
+    truth = {
+        str(files["a"].resolve()): ("da", "clean"),
+        str(files["b"].resolve()): ("sv", "clean"),
+        str(files["c"].resolve()): ("no", "noisy"),
+        str(files["d"].resolve()): ("no", "noisy"),
+        str(files["e"].resolve()): ("is", "telephone"),
+        str(files["f"].resolve()): ("is", "telephone"),
+    }
+    lines = [
+        _line(files["a"], "da"),
+        _line(files["b"], "no"),
+        _line(files["c"], "no"),
+        _line(files["d"], "sv"),
+        _line(files["e"], "is"),
+        _line(files["f"], error="too short"),
+        _line(files["g"], "da"),  # not a held-out file: ignored
+    ]
+    result, rows = score_holdout(lines, truth)
+    assert result["clean_accuracy"] == pytest.approx(0.5) and result["clean_n"] == 2
+    assert result["degraded_accuracy"] == pytest.approx(2 / 3) and result["degraded_n"] == 3
+    assert result["by_condition"] == {
+        "noisy": {"accuracy": 0.5, "n": 2},
+        "telephone": {"accuracy": 1.0, "n": 1},
+    }
+    assert result["errors"] == 1
+    assert len(rows) == 6 and {r["true_language"] for r in rows} == {"da", "sv", "no", "is"}
+    assert rows[5]["error"] == "too short" and rows[5]["condition"] == "telephone"
+
+    summary = PipelineSummary(workdir=Workdir(tmp_path), holdout=result)
+    text = format_summary(summary)
+    assert "clean 50.0% (n=2), degraded 66.7% (n=3: noisy 50.0%, telephone 100.0%)" in text
+
+
+def test_score_holdout_without_degraded_files(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    result, _ = score_holdout([_line(path, "da")], {str(path.resolve()): ("da", "clean")})
+    assert result["degraded_accuracy"] is None and result["degraded_n"] == 0
+    assert result["by_condition"] == {}
