@@ -406,8 +406,7 @@ def format_summary(s: PipelineSummary) -> str:
             return "n/a" if v is None else f"{100 * v:.1f}%"
 
         per_condition = ", ".join(
-            f"{c} {pct(v.get('accuracy'))}"
-            for c, v in s.holdout.get("by_condition", {}).items()
+            f"{c} {pct(v.get('accuracy'))}" for c, v in s.holdout.get("by_condition", {}).items()
         )
         lines.append(
             "held-out audio (unseen sentences, voices, sample rates): "
