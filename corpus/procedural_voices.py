@@ -19,11 +19,12 @@ an overlay (symlinks to the system's ``espeak-ng-data`` plus the generated files
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,7 @@ def _read_variant(data_dir: Path, name: str) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
+@functools.lru_cache(maxsize=1)
 def system_data_dir() -> Path:
     """The system espeak-ng data directory (``espeak-ng --version`` says where)."""
     from corpus.render import SynthError, espeak_binary
@@ -177,7 +179,7 @@ def _link(target: Path, link: Path) -> None:
 
 
 def overlay_data_dir(
-    root: Path, variants: list[ProceduralVariant], named: Iterable[str] = ()
+    root: Path, variants: Sequence[ProceduralVariant], named: Iterable[str] = ()
 ) -> Path:
     """Build (or refresh) ``root/espeak-ng-data``: the system data with ``variants`` and
     the system variants ``named``, and of the language voices only the North Germanic ones

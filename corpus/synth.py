@@ -131,11 +131,11 @@ def _plan_language(
     conditions: Sequence[str],
     clean_share: float,
     voice_set: str = voices.DEFAULT_VOICE_SET,
+    espeak_path: str | None = None,
 ) -> list[_Planned]:
     rng = _lang_rng(seed, lang, "corpus")
     speakers = voices.corpus_speakers(lang, voice_set, seed)
     variant_split = voices.variant_splits(voice_set, seed)
-    espeak_path = _espeak_overlay(out_dir, voice_set, seed)
     spk_split = {s.speaker_id: variant_split[s.variant] for s in speakers}
     sents = texts.sentences(lang)
     sent_split = assign_units({str(i): (lang, 1.0) for i in range(len(sents))}, seed=seed)
@@ -274,10 +274,13 @@ def synthesize(
     voices.named_variants(voice_set)  # an unknown name fails before anything is written
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
+    espeak_path = _espeak_overlay(out, voice_set, seed)  # built once for every language
     planned = [
         p
         for lang in dict.fromkeys(languages)
-        for p in _plan_language(out, lang, per_language, seed, conditions, clean_share, voice_set)
+        for p in _plan_language(
+            out, lang, per_language, seed, conditions, clean_share, voice_set, espeak_path
+        )
     ]
     log.info("synthesizing %d utterances into %s", len(planned), out)
     results = _run([p.task for p in planned], workers, progress)

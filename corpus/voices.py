@@ -16,6 +16,7 @@ available for small, homogeneous test corpora.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from corpus.procedural_voices import ProceduralVariant, draw_variants, system_data_dir
@@ -114,23 +115,25 @@ def _named_splits(name: str, seed: int) -> dict[str, str]:
     )
 
 
-def _procedural(name: str, seed: int, named_splits: dict[str, str]) -> list[ProceduralVariant]:
+@functools.lru_cache(maxsize=8)
+def procedural_variants(name: str, seed: int) -> tuple[ProceduralVariant, ...]:
+    """The generated variants of voice set ``name`` for corpus seed ``seed`` (none for a
+    set of named variants only).  Drawn once per process: speakers, splits and the espeak-ng
+    overlay all ask for them."""
     counts = PROCEDURAL_COUNTS.get(name, {})
     if not counts:
-        return []
-    return draw_variants(
-        {g: list(v) for g, v in VOICE_SETS[name].items()},
-        counts,
-        seed,
-        system_data_dir(),
-        group=named_splits.__getitem__,
+        named_variants(name)  # unknown names still fail
+        return ()
+    splits = _named_splits(name, seed)
+    return tuple(
+        draw_variants(
+            {g: list(v) for g, v in VOICE_SETS[name].items()},
+            counts,
+            seed,
+            system_data_dir(),
+            group=splits.__getitem__,
+        )
     )
-
-
-def procedural_variants(name: str, seed: int) -> list[ProceduralVariant]:
-    """The generated variants of voice set ``name`` for corpus seed ``seed`` (none for a
-    set of named variants only)."""
-    return _procedural(name, seed, _named_splits(name, seed))
 
 
 def variant_splits(name: str, seed: int) -> dict[str, str]:
@@ -139,7 +142,7 @@ def variant_splits(name: str, seed: int) -> dict[str, str]:
     is in the same split in every language (a variant's timbre is the same whichever
     language it speaks)."""
     splits = _named_splits(name, seed)
-    for v in _procedural(name, seed, splits):
+    for v in procedural_variants(name, seed):
         splits[v.name] = splits[v.parents[0]]
     return splits
 
