@@ -1,9 +1,15 @@
 """Named model recipes: the lists of feature views that training and serving refer to.
 
 A recipe is a list of view names (``spec.view_name``).  ``lid_mini`` is the cheap first
-stage of the serving cascade; ``lid_premium`` the escalation stage.  When a preferred view
-is not registered (e.g. the ``lidnet`` checkpoint has not been trained yet), the premium
-recipe falls back to the best available embedding views, in the order listed.
+stage of the serving cascade; ``lid_premium`` the escalation stage: one LID embedding and
+nothing else.  When the ``lidnet`` checkpoint has not been trained yet, the premium recipe
+falls back to the best available backbone, in the order listed.
+
+Premium leaves the acoustic statistics out: the 762 MFCC/SDC statistics describe the voice
+as much as the language, and a head over acoustic + lidnet fitted the training voices —
+on audio of unseen voices (the run's held-out stage) it scored 94.5 % clean / 90.9 %
+degraded against 95.8 / 91.1 % for the same head over the lidnet embedding alone
+(same corpus and backbone checkpoint, 800 files; test accuracy 98.3 vs 97.7 %).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ PREMIUM = "lid_premium"
 
 RECIPES: dict[str, tuple[str, ...]] = {
     MINI: ("acoustic",),
-    PREMIUM: ("acoustic", "lidnet"),
+    PREMIUM: ("lidnet",),
 }
 
 PREMIUM_FALLBACK: tuple[str, ...] = (
@@ -36,12 +42,13 @@ def resolve_recipe(name: str, available_views: Iterable[str]) -> list[str]:
         raise KeyError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
     wanted = [v for v in RECIPES[name] if v in available]
     if name == PREMIUM and "lidnet" not in available:
-        # premium = acoustic + one embedding; without any embedding it would just be mini
+        # premium = one embedding; without any it cannot be built
         fallback = next((v for v in PREMIUM_FALLBACK if v in available), None)
         if fallback is None:
             return []
         wanted.append(fallback)
     return wanted
+
 
 def recipe_views(available_views: Iterable[str]) -> dict[str, list[str]]:
     """All recipes that can be built from the available views (name → view list)."""

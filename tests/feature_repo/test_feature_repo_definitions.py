@@ -31,11 +31,15 @@ def test_views_services_and_push_sources_follow_the_registry(
     assert getattr(tiny.batch_source, "path", None) == str(workdir.feature_dir("whisper-tiny"))
     assert tiny.stream_source is defs.push_sources["whisper_tiny_push"]
     assert set(defs.services) == {
-        "lid_acoustic", "lid_lidnet", "lid_whisper_tiny", "lid_mini", "lid_premium"
+        "lid_acoustic",
+        "lid_lidnet",
+        "lid_whisper_tiny",
+        "lid_mini",
+        "lid_premium",
     }
     mini = [p.name for p in defs.services["lid_mini"].feature_view_projections]
     premium = [p.name for p in defs.services["lid_premium"].feature_view_projections]
-    assert mini == ["acoustic"] and premium == ["acoustic", "lidnet"]
+    assert mini == ["acoustic"] and premium == ["lidnet"]
 
     extra = ExtractorSpec("my-backbone", "1", (FeatureColumn("embedding", length=3),))
     more = build_definitions(workdir, [*all_specs(), extra])
@@ -43,8 +47,8 @@ def test_views_services_and_push_sources_follow_the_registry(
 
 
 def test_premium_recipe_falls_back_to_the_best_backbone_without_lidnet() -> None:
-    assert resolve_recipe("lid_premium", ["acoustic", "lidnet", "xlsr"]) == ["acoustic", "lidnet"]
-    assert resolve_recipe("lid_premium", ["acoustic", "xlsr", "ecapa"]) == ["acoustic", "ecapa"]
+    assert resolve_recipe("lid_premium", ["acoustic", "lidnet", "xlsr"]) == ["lidnet"]
+    assert resolve_recipe("lid_premium", ["acoustic", "xlsr", "ecapa"]) == ["ecapa"]
     assert resolve_recipe("lid_premium", ["acoustic"]) == []
     assert resolve_recipe("lid_mini", ["lidnet"]) == []
 

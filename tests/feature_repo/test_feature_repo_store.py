@@ -45,9 +45,11 @@ def _round_trip(workdir: Workdir, specs: list[ExtractorSpec]) -> None:
         assert got.dtype == np.float32 and np.array_equal(got, np.asarray(want, np.float32))
 
     # training-serving parity: every feature of the services, identical offline and online
-    for service in ("lid_premium", "lid_whisper_tiny", ["utterance_labels:language",
-                                                        "utterance_labels:gender",
-                                                        "utterance_labels:duration_s"]):
+    for service in (
+        "lid_premium",
+        "lid_whisper_tiny",
+        ["utterance_labels:language", "utterance_labels:gender", "utterance_labels:duration_s"],
+    ):
         entity_df = pd.DataFrame(
             {"utterance_id": corpus.ids, "event_timestamp": datetime.now(UTC), "note": "kept"}
         )
@@ -61,13 +63,20 @@ def _round_trip(workdir: Workdir, specs: list[ExtractorSpec]) -> None:
                 assert _same(a, b), f"{service} {col} row {i}: offline {a!r} != online {b!r}"
 
     # an unknown utterance is reported missing, its features are null (never zeros)
-    mixed = store.online_features(workdir, "lid_premium", [corpus.ids[0], "no-such-utterance"])
-    assert mixed["found"].tolist() == [True, False]
-    assert mixed["missing_views"].iloc[1] == ["acoustic", "lidnet"]
-    missing_row = mixed.iloc[1]
-    for col in ("acoustic__mfcc_mean", "lidnet__embedding", "acoustic__speech_ratio",
-                "acoustic__n_frames"):
-        assert missing_row[col] is None or pd.isna(missing_row[col])
+    for service, view, cols in (
+        ("lid_premium", "lidnet", ("lidnet__embedding",)),
+        (
+            "lid_mini",
+            "acoustic",
+            ("acoustic__mfcc_mean", "acoustic__speech_ratio", "acoustic__n_frames"),
+        ),
+    ):
+        mixed = store.online_features(workdir, service, [corpus.ids[0], "no-such-utterance"])
+        assert mixed["found"].tolist() == [True, False]
+        assert mixed["missing_views"].iloc[1] == [view]
+        missing_row = mixed.iloc[1]
+        for col in cols:
+            assert missing_row[col] is None or pd.isna(missing_row[col])
 
     # re-running materialize is idempotent
     before = store.online_features(workdir, "lid_premium", corpus.ids)
@@ -127,8 +136,12 @@ def test_point_in_time_join_picks_the_row_valid_at_the_entity_timestamp(
     entity_df = pd.DataFrame(
         {
             "utterance_id": ["a", "a", "a", "b"],
-            "event_timestamp": [t1 - timedelta(days=1), t1 + timedelta(days=1),
-                                t2 + timedelta(days=1), t2],
+            "event_timestamp": [
+                t1 - timedelta(days=1),
+                t1 + timedelta(days=1),
+                t2 + timedelta(days=1),
+                t2,
+            ],
         }
     )
     got = store.historical_features(workdir, "lid_lidnet", entity_df)
@@ -137,18 +150,22 @@ def test_point_in_time_join_picks_the_row_valid_at_the_entity_timestamp(
     assert vec[0] is None or (np.ndim(vec[0]) == 0 and pd.isna(vec[0]))
     old_a = np.asarray(old.column("embedding")[0].as_py(), np.float32)
     assert np.array_equal(np.asarray(vec[1], np.float32), old_a)
-    assert np.array_equal(np.asarray(vec[2], np.float32),
-                          np.asarray(new.column("embedding")[0].as_py(), np.float32))
-    assert np.array_equal(np.asarray(vec[3], np.float32),
-                          np.asarray(fix.column("embedding")[0].as_py(), np.float32))
+    assert np.array_equal(
+        np.asarray(vec[2], np.float32), np.asarray(new.column("embedding")[0].as_py(), np.float32)
+    )
+    assert np.array_equal(
+        np.asarray(vec[3], np.float32), np.asarray(fix.column("embedding")[0].as_py(), np.float32)
+    )
 
     # Feast's file store breaks such created-time ties with an unstable sort; the store
     # repairs them: a result holding the older row for "b" is set to the rewritten one
     wrong = got.copy()
     wrong.at[3, "lidnet__embedding"] = np.asarray(old.column("embedding")[1].as_py(), np.float32)
     store._fix_created_ties(store.get_store(workdir), "lidnet", wrong, ["lidnet__embedding"])
-    assert np.array_equal(np.asarray(wrong["lidnet__embedding"][3], np.float32),
-                          np.asarray(fix.column("embedding")[0].as_py(), np.float32))
+    assert np.array_equal(
+        np.asarray(wrong["lidnet__embedding"][3], np.float32),
+        np.asarray(fix.column("embedding")[0].as_py(), np.float32),
+    )
     assert np.array_equal(np.asarray(wrong["lidnet__embedding"][1], np.float32), old_a)
 
     # online serves the latest row of each utterance
@@ -194,20 +211,27 @@ def test_push_serves_new_utterances_online_and_optionally_offline(
     assert online["found"].all()
     assert np.array_equal(online["lidnet__embedding"][1], np.asarray(rows["embedding"][1]))
     offline = store.historical_features(
-        workdir, "lid_lidnet",
+        workdir,
+        "lid_lidnet",
         pd.DataFrame({"utterance_id": ["served-1"], "event_timestamp": [datetime.now(UTC)]}),
     )
     assert offline["found"].tolist() == [False]  # online only
 
     store.push(workdir, "lidnet", rows.iloc[:1], to="online_and_offline")
     offline = store.historical_features(
-        workdir, "lid_lidnet",
-        pd.DataFrame({"utterance_id": ["served-1"],
-                      "event_timestamp": [datetime.now(UTC) + timedelta(seconds=1)]}),
+        workdir,
+        "lid_lidnet",
+        pd.DataFrame(
+            {
+                "utterance_id": ["served-1"],
+                "event_timestamp": [datetime.now(UTC) + timedelta(seconds=1)],
+            }
+        ),
     )
     assert offline["found"].tolist() == [True]
-    assert np.array_equal(np.asarray(offline["lidnet__embedding"][0], np.float32),
-                          np.asarray(rows["embedding"][0]))
+    assert np.array_equal(
+        np.asarray(offline["lidnet__embedding"][0], np.float32), np.asarray(rows["embedding"][0])
+    )
 
     short = rows.copy()
     short["embedding"] = [np.zeros(3, np.float32)] * 2
@@ -239,11 +263,18 @@ def test_direct_redis_materialization_writes_exactly_what_feast_writes(
     corpus = write_corpus(workdir, test_specs, n=6)
     lidnet = next(s for s in test_specs if s.name == "lidnet")
     # a re-extraction (later event time) and a rewrite (same event time, later created time)
-    write_features(workdir, feature_rows(lidnet, [corpus.ids[0]], event=T0 + timedelta(days=2),
-                                         seed=11), "lidnet", "reextract")
-    write_features(workdir, feature_rows(lidnet, [corpus.ids[1]], event=T0,
-                                         created=T0 + timedelta(hours=3), seed=12),
-                   "lidnet", "rewrite")
+    write_features(
+        workdir,
+        feature_rows(lidnet, [corpus.ids[0]], event=T0 + timedelta(days=2), seed=11),
+        "lidnet",
+        "reextract",
+    )
+    write_features(
+        workdir,
+        feature_rows(lidnet, [corpus.ids[1]], event=T0, created=T0 + timedelta(hours=3), seed=12),
+        "lidnet",
+        "rewrite",
+    )
     client = redis.Redis.from_url(redis_url)
     monkeypatch.setenv("REDIS_URL", redis_url)
     dumps: dict[str, dict[bytes, Any]] = {}
@@ -257,13 +288,13 @@ def test_direct_redis_materialization_writes_exactly_what_feast_writes(
             store.materialize(workdir)
             suffix = project.encode()
             dumps[engine] = {
-                k[: -len(suffix)]: client.hgetall(k)
-                for k in client.scan_iter(match=b"*" + suffix)
+                k[: -len(suffix)]: client.hgetall(k) for k in client.scan_iter(match=b"*" + suffix)
             }
             # a second run writes nothing new and changes nothing
             store.materialize(workdir)
-            assert {k[: -len(suffix)]: client.hgetall(k)
-                    for k in client.scan_iter(match=b"*" + suffix)} == dumps[engine]
+            assert {
+                k[: -len(suffix)]: client.hgetall(k) for k in client.scan_iter(match=b"*" + suffix)
+            } == dumps[engine]
         assert len(dumps["feast"]) == 6
         assert dumps["direct"] == dumps["feast"]
     finally:

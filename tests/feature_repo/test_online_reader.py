@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from extractors.spec import ExtractorSpec
-from feature_repo import store
+from feature_repo import recipes, store
 from nordlid.workdir import Workdir
 
 from .conftest import feature_rows, write_corpus, write_features
@@ -18,8 +18,12 @@ from .conftest import feature_rows, write_corpus, write_features
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
-                and np.array_equal(a, b))
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and np.array_equal(a, b)
+        )
     if isinstance(a, float) and isinstance(b, float) and np.isnan(a):
         return bool(np.isnan(b))
     return type(a) is type(b) and bool(a == b)
@@ -27,9 +31,13 @@ def _same(a: Any, b: Any) -> bool:
 
 @pytest.mark.integration
 def test_one_utterance_reads_exactly_what_a_batch_reads(
-    redis_store: tuple[Workdir, str], test_specs: list[ExtractorSpec]
+    redis_store: tuple[Workdir, str],
+    test_specs: list[ExtractorSpec],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     workdir, _ = redis_store
+    # a service over two views, so an utterance can be partly present
+    monkeypatch.setitem(recipes.RECIPES, "lid_fusion", ("acoustic", "lidnet"))
     corpus = write_corpus(workdir, test_specs, n=4)
     acoustic = next(s for s in test_specs if s.name == "acoustic")
     # a null float scalar and a NaN one (Feast stores both as an empty feast.Value)
@@ -43,23 +51,23 @@ def test_one_utterance_reads_exactly_what_a_batch_reads(
     store.materialize(workdir)
 
     ids = [corpus.ids[1], "odd-1", "no-such-utterance"]
-    batch = store.online_features(workdir, "lid_premium", ids)
+    batch = store.online_features(workdir, "lid_fusion", ids)
     assert batch["found"].tolist() == [True, False, False]
     assert batch["missing_views"].tolist() == [[], ["lidnet"], ["acoustic", "lidnet"]]
     for i, uid in enumerate(ids):
-        one = store.online_features(workdir, "lid_premium", [uid])
+        one = store.online_features(workdir, "lid_fusion", [uid])
         assert list(one.columns) == list(batch.columns)
         assert one["found"].dtype == bool and len(one) == 1
         for col in batch.columns:
             assert _same(one[col].iloc[0], batch[col].iloc[i]) or (
                 col == "missing_views" and one[col].iloc[0] == batch[col].iloc[i]
             ), f"{uid} {col}: {one[col].iloc[0]!r} != {batch[col].iloc[i]!r}"
-    odd_row = store.online_features(workdir, "lid_premium", ["odd-1"]).iloc[0]
+    odd_row = store.online_features(workdir, "lid_fusion", ["odd-1"]).iloc[0]
     assert odd_row["acoustic__speech_ratio"] is None
     assert odd_row["acoustic__pitch_hz"] is None
     assert odd_row["lidnet__embedding"] is None
     assert isinstance(odd_row["acoustic__mfcc_mean"], np.ndarray)
-    reader = store._reader(store._handle(workdir), "lid_premium")
+    reader = store._reader(store._handle(workdir), "lid_fusion")
     names, columns, found, missing = reader.read_columns([corpus.ids[1]])
     assert found == [True] and missing == [[]] and len(names) == len(columns)
     want = corpus.tables["acoustic"].column("speech_ratio")[1].as_py()
