@@ -89,3 +89,41 @@ def test_unreachable_target_takes_the_most_accurate_threshold_escalating_most():
     # escalating the unsure half or everything both give 0.75 on dev: everything is chosen
     assert choice.accuracy == 0.75
     assert choice.escalation_rate == 1.0
+
+
+def test_unreachable_target_ignores_dev_gains_within_one_standard_error():
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    rows = np.arange(n)
+    # mini: confident and right on the first 40 rows, unsure and wrong elsewhere
+    conf = np.where(rows < 40, 0.99, 0.6)
+    mini_pred = np.where(rows < 40, y, 1 - y)
+    mini = np.where(np.eye(2)[mini_pred] == 1, conf[:, None], 1 - conf[:, None])
+
+    def premium_wrong(wrong: np.ndarray) -> np.ndarray:
+        return np.eye(2)[np.where(wrong, 1 - y, y)]
+
+    # premium is wrong on 34 rows, 2 of them among mini's confident ones: keeping mini's
+    # answers gains 0.5 dev points (1 SE ~ 1.4): dev cannot tell, so everything escalates
+    small = tune_threshold(
+        mini,
+        premium_wrong((rows >= 38) & (rows < 72)),
+        y,
+        mini_cost=1.0,
+        premium_cost=10.0,
+        target_accuracy=0.99,
+    )
+    assert not small.met_target
+    assert small.escalation_rate == 1.0 and small.accuracy == pytest.approx(1 - 34 / 400)
+    # premium wrong on all 40 confident rows: mini's answers gain 10 points, they are kept
+    big = tune_threshold(
+        mini,
+        premium_wrong((rows < 40) | ((rows >= 100) & (rows < 120))),
+        y,
+        mini_cost=1.0,
+        premium_cost=10.0,
+        target_accuracy=0.99,
+    )
+    assert not big.met_target
+    assert big.escalation_rate == pytest.approx(0.9) and big.accuracy == pytest.approx(0.95)
