@@ -258,7 +258,8 @@ def stage_drift(wd: Workdir, cfg: RunConfig) -> str:
 
     sim = SimulationConfig(noise_snr_db=cfg.drift_noise_snr_db, n=cfg.drift_requests, seed=cfg.seed)
     simulate(wd, sim)
-    run = run_drift(wd, window=cfg.drift_requests)
+    # the cascade computes mini's (acoustic) features for every request: monitor them too
+    run = run_drift(wd, window=cfg.drift_requests, with_models=("@mini",))
     verdict = run.result.verdict()
     (wd.reports / "drift-verdict.txt").write_text(f"{verdict}\n{run.report_dir}\n")
     return f"{verdict} (report: {run.report_dir})"

@@ -21,6 +21,12 @@ def drift(
     model: str = typer.Option(
         "@production", "--model", help="Model whose training features are the reference."
     ),
+    with_models: list[str] = typer.Option(
+        [],
+        "--with-model",
+        help="Also compare this model's features (repeatable; e.g. @mini, whose features "
+        "the serving cascade computes for every request).",
+    ),
     drift_share: float = typer.Option(
         0.3, "--drift-share", help="Dataset drift when this share of feature columns drifted."
     ),
@@ -62,6 +68,7 @@ def drift(
         since=parse_duration(since) if since else None,
         model_ref=model,
         config=config,
+        with_models=tuple(with_models),
     )
     typer.echo(run.result.verdict())
     drifted = run.result.drifted_features

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,26 +145,51 @@ def predict_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _found_rows(
+    workdir: Workdir, card: Any, entities: pd.DataFrame, fetch: HistoricalFetch
+) -> pd.DataFrame:
+    """Rows of ``card``'s feature service for ``entities`` with every feature present."""
+    if not card.feature_service:
+        raise DriftDataError(f"model {card.ref} has no feature service on its card")
+    joined = fetch(workdir, card.feature_service, entities)
+    if "found" in joined.columns:
+        joined = joined[joined["found"].astype(bool)]
+    return joined.dropna(subset=[f.ref for f in card.features]).reset_index(drop=True)
+
+
 def load_reference(
     workdir: Workdir,
     model_ref: str = "@production",
     *,
     fetch: HistoricalFetch | None = None,
+    with_models: Sequence[str] = (),
 ) -> Reference:
-    """Training features (offline store) and dev predictions of ``model_ref``."""
+    """Training features (offline store) and dev predictions of ``model_ref``.
+
+    ``with_models`` adds the features of further models (e.g. ``@mini``, whose features
+    the serving cascade computes for every request) on the same training utterances; the
+    predictions stay ``model_ref``'s.
+    """
     from training.registry import ModelRegistry
 
     registry = ModelRegistry(workdir.models)
     model = registry.load(model_ref)
     card = model.card
-    if not card.feature_service:
-        raise DriftDataError(f"model {card.ref} has no feature service on its card")
-    features = [f.ref for f in card.features]
+    fetch = fetch or feast_fetch
     entities = training_entities(workdir, model.path)
-    joined = (fetch or feast_fetch)(workdir, card.feature_service, entities)
-    if "found" in joined.columns:
-        joined = joined[joined["found"].astype(bool)]
-    joined = joined.dropna(subset=features).reset_index(drop=True)
+    joined = _found_rows(workdir, card, entities, fetch)
+    features = [f.ref for f in card.features]
+    for ref in with_models:
+        extra_card = registry.load(ref).card
+        extra = [f.ref for f in extra_card.features if f.ref not in features]
+        if not extra:
+            continue
+        rows = _found_rows(workdir, extra_card, entities, fetch)
+        joined = joined.drop(columns=extra, errors="ignore").merge(
+            rows[["utterance_id", *extra]], on="utterance_id", how="inner"
+        )
+        features += extra
+        log.info("drift reference: %d features of %s added", len(extra), extra_card.ref)
     train = joined[joined["split"] == "train"].reset_index(drop=True)
     dev = joined[joined["split"] == "dev"].reset_index(drop=True)
     if train.empty:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,8 +63,10 @@ def run_drift(
     config: DriftConfig | None = None,
     now: datetime | None = None,
     fetch: HistoricalFetch | None = None,
+    with_models: Sequence[str] = (),
 ) -> DriftRun:
-    """Compare the served window with ``model_ref``'s training reference; write the report."""
+    """Compare the served window with ``model_ref``'s training reference (plus the features
+    of ``with_models``, e.g. the cascade's ``@mini``); write the report."""
     config = config or DriftConfig()
     now = now or datetime.now(UTC)
     current = load_serving_log(workdir, window=window, since=since, now=now)
@@ -72,7 +75,7 @@ def run_drift(
             "the serving log has no requests in the chosen window"
             + (f" (--since {since})" if since else "")
         )
-    reference = load_reference(workdir, model_ref, fetch=fetch)
+    reference = load_reference(workdir, model_ref, fetch=fetch, with_models=with_models)
     features = served_features(reference, current)
     outcome = compute_drift(
         reference.frame,
@@ -87,6 +90,7 @@ def run_drift(
     meta: dict[str, object] = {
         "model": reference.model_ref,
         "feature_service": reference.card.feature_service,
+        "with_models": ", ".join(with_models),
         "window": f"last {window} requests" if window else "",
         "since": str(since) if since else "",
         "current_from": str(current["timestamp"].min()),

@@ -223,3 +223,49 @@ def test_model_on_another_backbone_checkpoint_fails_clearly(monkeypatch):
     card.feature_checkpoints = {"toybone": "toybone@1:aaaa"}
     with pytest.raises(FeatureMismatchError, match=r"toybone: trained on 'toybone@1:aaaa'"):
         check_checkpoints(card)
+
+
+def test_drift_reference_adds_the_features_of_further_models(workdir, tmp_path, toy_extractor):
+    from validation.drift_data import TRAIN_ENTITIES_FILE, load_reference
+
+    manifest, table = _toy_corpus(20)
+    store = make_feast_store(tmp_path, table, vector_length=3)
+    common = dict(
+        entity_df=entity_frame(manifest),
+        feature_views={"toy": "1"},
+        fetch=feast_fetch(store),
+        track=False,
+        count_cost=False,
+        config=HeadConfig(c_grid=[1.0]),
+    )
+    vec = train_model(
+        workdir,
+        "lid_toy",
+        "logreg",
+        "toy-vec",
+        features=[FeatureRef(ref="toy__vec", length=3)],
+        aliases=("production",),
+        **common,  # type: ignore[arg-type]
+    )
+    train_model(
+        workdir,
+        "lid_toy",
+        "logreg",
+        "toy-score",
+        features=[FeatureRef(ref="toy__score")],
+        aliases=("mini",),
+        **common,  # type: ignore[arg-type]
+    )
+    # the entities the champion was trained on (continuous training records them)
+    entity_frame(manifest).to_parquet(vec.path / TRAIN_ENTITIES_FILE)
+    alone = load_reference(workdir, "@production", fetch=feast_fetch(store))
+    both = load_reference(
+        workdir, "@production", fetch=feast_fetch(store), with_models=("@mini", "@production")
+    )
+    assert alone.features == ["toy__vec"]
+    assert both.features == ["toy__vec", "toy__score"]  # each feature once
+    assert len(both.frame) == len(alone.frame) == 36  # the same training utterances
+    assert both.frame["utterance_id"].tolist() == alone.frame["utterance_id"].tolist()
+    want = table.set_index("utterance_id").loc[both.frame["utterance_id"], "score"]
+    np.testing.assert_allclose(both.frame["toy__score"].to_numpy(), want.to_numpy())
+    assert both.model_ref == "toy-vec@1" and len(both.predictions) == len(alone.predictions)
