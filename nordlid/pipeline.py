@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -26,6 +26,9 @@ from nordlid import __version__
 from nordlid.errors import ConfigError
 from nordlid.stages import Stage, StageRunner
 from nordlid.workdir import Workdir
+
+if TYPE_CHECKING:
+    from training.dataset import HistoricalFetch
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +169,10 @@ def stage_features(wd: Workdir) -> None:
     store.materialize(wd)
 
 
-def stage_train(wd: Workdir) -> None:
+def stage_train(wd: Workdir, fetch: HistoricalFetch | None = None) -> None:
     from training.recipes import train_recipes
 
-    train_recipes(wd)
+    train_recipes(wd, fetch=fetch)
 
 
 def stage_evaluate(wd: Workdir) -> str:
@@ -252,14 +255,15 @@ def score_holdout(
     return result, rows
 
 
-def stage_drift(wd: Workdir, cfg: RunConfig) -> str:
+def stage_drift(wd: Workdir, cfg: RunConfig, fetch: HistoricalFetch | None = None) -> str:
     from validation.drift_monitor import run_drift
     from validation.drift_simulate import SimulationConfig, simulate
 
     sim = SimulationConfig(noise_snr_db=cfg.drift_noise_snr_db, n=cfg.drift_requests, seed=cfg.seed)
-    simulate(wd, sim)
-    # the cascade computes mini's (acoustic) features for every request: monitor them too
-    run = run_drift(wd, window=cfg.drift_requests, with_models=("@mini",))
+    # the cascade computes mini's (acoustic) features for every request: log and monitor
+    # them too
+    simulate(wd, sim, with_models=("@mini",))
+    run = run_drift(wd, window=cfg.drift_requests, with_models=("@mini",), fetch=fetch)
     verdict = run.result.verdict()
     (wd.reports / "drift-verdict.txt").write_text(f"{verdict}\n{run.report_dir}\n")
     return f"{verdict} (report: {run.report_dir})"
@@ -267,8 +271,13 @@ def stage_drift(wd: Workdir, cfg: RunConfig) -> str:
 
 # ---------------------------------------------------------------------------- driver
 def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> PipelineSummary:
+    from training.recipes import memoized_fetch
+
     wd.ensure()
     runner = StageRunner(wd.data / ".stages")
+    # training and the drift reference read the same (service, entities) joins from the
+    # offline store; each point-in-time join costs about a minute on 2 cores
+    fetch = memoized_fetch()
     summary = PipelineSummary(workdir=wd)
     base = {"nordlid": __version__}
     corpus_params = base | cfg.model_dump(
@@ -342,7 +351,7 @@ def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> Pipelin
     runner.run(
         Stage(
             "train",
-            lambda: stage_train(wd),
+            lambda: stage_train(wd, fetch),
             deps=[wd.validated_manifest, wd.features],
             outs=[wd.models / "aliases.json"],
             params=base,
@@ -366,7 +375,7 @@ def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> Pipelin
     runner.run(
         Stage(
             "drift",
-            lambda: stage_drift(wd, cfg),
+            lambda: stage_drift(wd, cfg, fetch),
             deps=[wd.models / "aliases.json"],
             outs=[wd.reports / "drift-verdict.txt"],
             params=base | {"snr": cfg.drift_noise_snr_db, "n": cfg.drift_requests},

@@ -93,6 +93,11 @@ def simulate(
     ),
     seed: int = typer.Option(0, "--seed"),
     model: str = typer.Option("@production", "--model", help="Model that predicts."),
+    with_models: list[str] = typer.Option(
+        [],
+        "--with-model",
+        help="Also log this model's features (repeatable; e.g. @mini, as the cascade does).",
+    ),
     feedback: bool = typer.Option(
         True, "--feedback/--no-feedback", help="Also write the true labels as feedback."
     ),
@@ -116,7 +121,9 @@ def simulate(
         )
     except ValidationError as exc:
         raise ConfigError(f"drift simulate: {exc}") from exc
-    out = run_simulation(Workdir.from_env().ensure(), config, model_ref=model)
+    out = run_simulation(
+        Workdir.from_env().ensure(), config, model_ref=model, with_models=tuple(with_models)
+    )
     acc = float((out.rows["language"] == out.rows["true_language"]).mean())
     typer.echo(
         f"wrote {len(out.rows)} simulated requests ({config.condition}) to "

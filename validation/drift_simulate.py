@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,14 +135,17 @@ def simulate_rows(
     *,
     computer: Any = None,
     now: datetime | None = None,
+    logged_refs: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Serving-log rows for degraded ``waves`` (16 kHz mono), predicted by ``model``."""
+    """Serving-log rows for degraded ``waves`` (16 kHz mono), predicted by ``model``; the
+    rows hold ``model``'s features and ``logged_refs`` (features the service computes for
+    other models, e.g. the cascade's mini)."""
     from serving.adapters import ExtractorFeatureComputer
     from validation.drift_data import predict_frame
 
     rng = np.random.default_rng(config.seed)
     degraded = [degrade(w, config, rng) for w in waves]
-    refs = [f.ref for f in model.card.features]
+    refs = list(dict.fromkeys([*(f.ref for f in model.card.features), *logged_refs]))
     views = list(dict.fromkeys(r.split("__", 1)[0] for r in refs))
     computer = computer or ExtractorFeatureComputer()
     per_view = computer.compute(views, degraded)
@@ -180,12 +184,16 @@ def simulate(
     audio: pd.DataFrame | None = None,
     computer: Any = None,
     now: datetime | None = None,
+    with_models: Sequence[str] = (),
 ) -> SimulatedLog:
-    """Degrade held-out audio, predict with ``model_ref`` and append to the serving log."""
+    """Degrade held-out audio, predict with ``model_ref`` and append to the serving log
+    (with the features of ``with_models`` too, as the serving cascade logs its mini's)."""
     from nordlid.audio import decode, to_model_input
     from training.registry import ModelRegistry
 
-    model = ModelRegistry(workdir.models).load(model_ref)
+    registry = ModelRegistry(workdir.models)
+    model = registry.load(model_ref)
+    logged = [f.ref for ref in with_models for f in registry.load(ref).card.features]
     if audio is None:
         audio = held_out_audio(workdir, config.n, config.seed, config.splits)
     else:
@@ -193,7 +201,9 @@ def simulate(
     waves = [to_model_input(decode(str(p))) for p in audio["path"]]
     languages = [str(x) for x in audio["language"]]
     log.info("simulating %d requests (%s) with %s", len(waves), config.condition, model.card.ref)
-    rows = simulate_rows(waves, languages, model, config, computer=computer, now=now)
+    rows = simulate_rows(
+        waves, languages, model, config, computer=computer, now=now, logged_refs=logged
+    )
     log_rows = [{k: v for k, v in r.items() if k != "true_language"} for r in rows]
     part = _write_part(workdir.serving_log, log_rows, "sim")
     fb_part = None

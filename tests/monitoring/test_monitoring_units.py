@@ -218,3 +218,46 @@ def test_sliding_window_keeps_the_most_recent_rows() -> None:
     check_balance(w, ["da", "sv"], 3)
     with pytest.raises(RetrainError, match="unbalanced.*'no': 0"):
         check_balance(w, ["da", "no", "sv"], 3)
+
+
+def test_simulated_rows_log_the_features_of_further_models() -> None:
+    from types import SimpleNamespace
+
+    from validation.drift_simulate import SimulationConfig, simulate_rows
+
+    asked: list[list[str]] = []
+
+    class Computer:
+        def compute(self, views, waves):  # noqa: ANN001, ANN202
+            asked.append(list(views))
+            rows = {
+                "lidnet": [{"embedding": [float(len(w)), 0.0]} for w in waves],
+                "acoustic": [{"speech_ratio": 0.5, "pitch_hz": 120.0} for _ in waves],
+            }
+            return {v: rows[v] for v in views}
+
+    class Premium:
+        card = SimpleNamespace(
+            ref="p@1", labels=["da", "sv"], features=[SimpleNamespace(ref="lidnet__embedding")]
+        )
+
+        def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+            assert "lidnet__embedding" in frame.columns
+            return np.tile([0.8, 0.2], (len(frame), 1))
+
+    waves = [np.zeros(16_000, np.float32), np.zeros(8_000, np.float32)]
+    config = SimulationConfig(gain_db=-6.0, feedback=False)
+    plain = simulate_rows(waves, ["da", "sv"], Premium(), config, computer=Computer())
+    assert asked[-1] == ["lidnet"] and "acoustic__pitch_hz" not in plain[0]
+    rows = simulate_rows(
+        waves,
+        ["da", "sv"],
+        Premium(),
+        config,
+        computer=Computer(),
+        logged_refs=["acoustic__speech_ratio", "acoustic__pitch_hz", "lidnet__embedding"],
+    )
+    assert asked[-1] == ["lidnet", "acoustic"]
+    assert [r["acoustic__pitch_hz"] for r in rows] == [120.0, 120.0]
+    assert rows[1]["lidnet__embedding"] == [8_000.0, 0.0]
+    assert [r["language"] for r in rows] == ["da", "da"] and rows[0]["model"] == "p@1"
