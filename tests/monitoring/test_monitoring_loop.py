@@ -60,7 +60,19 @@ def test_simulated_noise_is_reported_as_drift(
     ModelRegistry(workdir.models).set_alias(champion.ref, "production")
 
     runner = CliRunner()
-    args = ["drift", "simulate", "--noise-snr", "10", "--split", "dev", "--split", "test"]
+    # --with-model naming the champion itself adds nothing (each feature is logged once)
+    args = [
+        "drift",
+        "simulate",
+        "--noise-snr",
+        "10",
+        "--split",
+        "dev",
+        "--split",
+        "test",
+        "--with-model",
+        "@production",
+    ]
     sim = runner.invoke(app, args)
     assert sim.exit_code == 0, sim.output
     n = int((monitoring_data.manifest["split"] != "train").sum())
@@ -69,7 +81,10 @@ def test_simulated_noise_is_reported_as_drift(
     assert len(list(workdir.feedback_log.glob("*.parquet"))) == 1
 
     # the CLI's log handler writes to stdout: keep it quiet to read the command's own lines
-    res = runner.invoke(app, ["--log-level", "WARNING", "drift", "--window", str(n)])
+    res = runner.invoke(
+        app,
+        ["--log-level", "WARNING", "drift", "--window", str(n), "--with-model", "@production"],
+    )
     assert res.exit_code == 0, res.output
     lines = res.stdout.strip().splitlines()
     assert lines[0].startswith("DRIFT:"), res.output
