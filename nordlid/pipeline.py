@@ -262,8 +262,9 @@ def stage_drift(wd: Workdir, cfg: RunConfig, fetch: HistoricalFetch | None = Non
     sim = SimulationConfig(noise_snr_db=cfg.drift_noise_snr_db, n=cfg.drift_requests, seed=cfg.seed)
     # the cascade computes mini's (acoustic) features for every request: log and monitor
     # them too
-    simulate(wd, sim, with_models=("@mini",))
-    run = run_drift(wd, window=cfg.drift_requests, with_models=("@mini",), fetch=fetch)
+    cascade_mini = ("@mini",)
+    simulate(wd, sim, with_models=cascade_mini)
+    run = run_drift(wd, window=cfg.drift_requests, with_models=cascade_mini, fetch=fetch)
     verdict = run.result.verdict()
     (wd.reports / "drift-verdict.txt").write_text(f"{verdict}\n{run.report_dir}\n")
     return f"{verdict} (report: {run.report_dir})"
