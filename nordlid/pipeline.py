@@ -260,11 +260,10 @@ def stage_drift(wd: Workdir, cfg: RunConfig, fetch: HistoricalFetch | None = Non
     from validation.drift_simulate import SimulationConfig, simulate
 
     sim = SimulationConfig(noise_snr_db=cfg.drift_noise_snr_db, n=cfg.drift_requests, seed=cfg.seed)
-    # the cascade computes mini's (acoustic) features for every request: log and monitor
-    # them too
-    cascade_mini = ("@mini",)
-    simulate(wd, sim, with_models=cascade_mini)
-    run = run_drift(wd, window=cfg.drift_requests, with_models=cascade_mini, fetch=fetch)
+    # the simulated requests go through the serving cascade, which computes mini's
+    # (acoustic) features for every request: monitor them with the production model's
+    simulate(wd, sim, mini_ref="@mini", premium_ref="@premium")
+    run = run_drift(wd, window=cfg.drift_requests, with_models=("@mini",), fetch=fetch)
     verdict = run.result.verdict()
     (wd.reports / "drift-verdict.txt").write_text(f"{verdict}\n{run.report_dir}\n")
     return f"{verdict} (report: {run.report_dir})"

@@ -92,20 +92,23 @@ def simulate(
         ["test"], "--split", help="Held-out split(s) of the validated manifest to use."
     ),
     seed: int = typer.Option(0, "--seed"),
-    model: str = typer.Option("@production", "--model", help="Model that predicts."),
-    with_models: list[str] = typer.Option(
-        [],
-        "--with-model",
-        help="Also log this model's features (repeatable; e.g. @mini, as the cascade does).",
+    mini: str | None = typer.Option(
+        None, "--mini", help="First model of the cascade (default: the service's, @mini)."
+    ),
+    premium: str | None = typer.Option(
+        None,
+        "--premium",
+        help="Escalation model (default: the service's, @premium; '' = mini alone).",
     ),
     feedback: bool = typer.Option(
         True, "--feedback/--no-feedback", help="Also write the true labels as feedback."
     ),
 ) -> None:
-    """Produce a drifted serving log from held-out audio."""
+    """Produce a drifted serving log from held-out audio, answered by the serving cascade."""
     from pydantic import ValidationError
 
     from nordlid.workdir import Workdir
+    from serving.settings import load_settings
     from validation.drift_simulate import SimulationConfig
     from validation.drift_simulate import simulate as run_simulation
 
@@ -121,8 +124,13 @@ def simulate(
         )
     except ValidationError as exc:
         raise ConfigError(f"drift simulate: {exc}") from exc
+    # the same cascade the service runs (NORDLID_MINI_MODEL / NORDLID_PREMIUM_MODEL)
+    settings = load_settings()
     out = run_simulation(
-        Workdir.from_env().ensure(), config, model_ref=model, with_models=tuple(with_models)
+        Workdir.from_env().ensure(),
+        config,
+        mini_ref=mini if mini is not None else settings.mini_model,
+        premium_ref=(premium or None) if premium is not None else settings.premium_ref,
     )
     acc = float((out.rows["language"] == out.rows["true_language"]).mean())
     typer.echo(

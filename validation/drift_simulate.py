@@ -3,18 +3,19 @@
 Held-out audio (the test split of the validated manifest, or fresh
 ``corpus.synth.synthesize_holdout`` audio) is degraded with the corpus's own
 degradations (``corpus.degrade``: noise at an SNR, a telephone channel, gain), its
-features are computed with the extractor code serving uses
-(``serving.adapters.ExtractorFeatureComputer`` → ``extractors.engine.extract_waves``) and
-the production model predicts.  Rows are written in the serving-log layout (plus, by
-default, the true labels as feedback), so the monitoring loop runs without traffic.
+each request is answered by the serving cascade itself (``serving.predictor.Predictor``:
+mini, then premium when mini is unsure) with the extractor code serving uses
+(``serving.adapters.ExtractorFeatureComputer`` → ``extractors.engine.extract_waves``), and
+written as the service logs it (``serving.request_log.serving_log_row``: the answering
+model, whether it escalated, every feature the cascade computed), plus, by default, the
+true labels as feedback — so the monitoring loop runs without traffic and sees what
+serving would have logged.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,48 +131,33 @@ def _write_part(directory: Path, rows: list[dict[str, Any]], prefix: str) -> Pat
 def simulate_rows(
     waves: list[np.ndarray],
     languages: list[str],
-    model: Any,
+    predictor: Any,
     config: SimulationConfig,
     *,
-    computer: Any = None,
     now: datetime | None = None,
-    logged_refs: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Serving-log rows for degraded ``waves`` (16 kHz mono), predicted by ``model``; the
-    rows hold ``model``'s features and ``logged_refs`` (features the service computes for
-    other models, e.g. the cascade's mini)."""
-    from serving.adapters import ExtractorFeatureComputer
-    from validation.drift_data import predict_frame
+    """Serving-log rows (plus ``true_language``) for degraded ``waves`` (16 kHz mono), each
+    answered by ``predictor`` (a ``serving.predictor.Predictor``) as a request would be."""
+    from serving.request_log import serving_log_row
 
+    if len(waves) != len(languages):
+        raise ConfigError(f"simulate: {len(waves)} waves but {len(languages)} languages")
     rng = np.random.default_rng(config.seed)
-    degraded = [degrade(w, config, rng) for w in waves]
-    refs = list(dict.fromkeys([*(f.ref for f in model.card.features), *logged_refs]))
-    views = list(dict.fromkeys(r.split("__", 1)[0] for r in refs))
-    computer = computer or ExtractorFeatureComputer()
-    per_view = computer.compute(views, degraded)
-    features: list[dict[str, Any]] = [{} for _ in degraded]
-    for view, view_rows in per_view.items():
-        for i, vrow in enumerate(view_rows):
-            features[i].update({f"{view}__{k}": v for k, v in vrow.items()})
-    frame = pd.DataFrame(features)
-    preds = predict_frame(model, frame)
     start = now or datetime.now(UTC)
+    route = f"simulate:{config.condition}"
     rows: list[dict[str, Any]] = []
-    for i, wave in enumerate(degraded):
-        row: dict[str, Any] = {
-            "request_id": f"sim-{uuid.uuid4().hex}",
-            "timestamp": start + timedelta(milliseconds=i),
-            "route": f"simulate:{config.condition}",
-            "model": model.card.ref,
-            "language": preds["language"].iat[i],
-            "confidence": float(preds["confidence"].iat[i]),
-            "probabilities": preds["probabilities"].iat[i],
-            "escalated": False,
-            "duration_s": len(wave) / SAMPLE_RATE,
-            "timings": json.dumps({}),
-            "true_language": languages[i],
-        }
-        row.update({k: features[i][k] for k in refs if k in features[i]})
+    for i, (wave, language) in enumerate(zip(waves, languages, strict=True)):
+        degraded = degrade(wave, config, rng)
+        prediction = predictor.identify(degraded)
+        row = serving_log_row(
+            f"sim-{uuid.uuid4().hex}",
+            route,
+            prediction,
+            len(degraded) / SAMPLE_RATE,
+            prediction.timings_ms,
+        )
+        row["timestamp"] = start + timedelta(milliseconds=i)
+        row["true_language"] = language
         rows.append(row)
     return rows
 
@@ -180,30 +166,33 @@ def simulate(
     workdir: Workdir,
     config: SimulationConfig,
     *,
-    model_ref: str = "@production",
+    mini_ref: str = "@mini",
+    premium_ref: str | None = "@premium",
     audio: pd.DataFrame | None = None,
     computer: Any = None,
     now: datetime | None = None,
-    with_models: Sequence[str] = (),
 ) -> SimulatedLog:
-    """Degrade held-out audio, predict with ``model_ref`` and append to the serving log
-    (with the features of ``with_models`` too, as the serving cascade logs its mini's)."""
+    """Degrade held-out audio, answer it with the serving cascade (``mini_ref`` →
+    ``premium_ref``; ``None``: mini alone) and append the requests to the serving log."""
     from nordlid.audio import decode, to_model_input
-    from training.registry import ModelRegistry
+    from serving.adapters import ExtractorFeatureComputer, RegistryModelLoader
+    from serving.predictor import Predictor
 
-    registry = ModelRegistry(workdir.models)
-    model = registry.load(model_ref)
-    logged = [f.ref for ref in with_models for f in registry.load(ref).card.features]
+    predictor = Predictor.load(
+        RegistryModelLoader(workdir),
+        computer or ExtractorFeatureComputer(),
+        mini_ref,
+        premium_ref,
+    )
     if audio is None:
         audio = held_out_audio(workdir, config.n, config.seed, config.splits)
     else:
         audio = _at_most(audio, config.n, config.seed)
     waves = [to_model_input(decode(str(p))) for p in audio["path"]]
     languages = [str(x) for x in audio["language"]]
-    log.info("simulating %d requests (%s) with %s", len(waves), config.condition, model.card.ref)
-    rows = simulate_rows(
-        waves, languages, model, config, computer=computer, now=now, logged_refs=logged
-    )
+    models = " → ".join(str(m["model"]) for m in predictor.models())
+    log.info("simulating %d requests (%s) with %s", len(waves), config.condition, models)
+    rows = simulate_rows(waves, languages, predictor, config, now=now)
     log_rows = [{k: v for k, v in r.items() if k != "true_language"} for r in rows]
     part = _write_part(workdir.serving_log, log_rows, "sim")
     fb_part = None

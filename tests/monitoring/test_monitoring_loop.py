@@ -60,7 +60,7 @@ def test_simulated_noise_is_reported_as_drift(
     ModelRegistry(workdir.models).set_alias(champion.ref, "production")
 
     runner = CliRunner()
-    # --with-model naming the champion itself adds nothing (each feature is logged once)
+    # the cascade of the champion alone (no premium model trained here)
     args = [
         "drift",
         "simulate",
@@ -70,8 +70,10 @@ def test_simulated_noise_is_reported_as_drift(
         "dev",
         "--split",
         "test",
-        "--with-model",
+        "--mini",
         "@production",
+        "--premium",
+        "",
     ]
     sim = runner.invoke(app, args)
     assert sim.exit_code == 0, sim.output

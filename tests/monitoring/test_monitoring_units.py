@@ -220,44 +220,73 @@ def test_sliding_window_keeps_the_most_recent_rows() -> None:
         check_balance(w, ["da", "no", "sv"], 3)
 
 
-def test_simulated_rows_log_the_features_of_further_models() -> None:
-    from types import SimpleNamespace
+def test_simulated_requests_are_answered_and_logged_by_the_serving_cascade() -> None:
+    import json
 
+    from serving.predictor import Predictor
     from validation.drift_simulate import SimulationConfig, simulate_rows
 
-    asked: list[list[str]] = []
+    asked: list[tuple[list[str], float]] = []
 
     class Computer:
         def compute(self, views, waves):  # noqa: ANN001, ANN202
-            asked.append(list(views))
+            asked.append((list(views), float(np.abs(waves[0]).max())))
             rows = {
                 "lidnet": [{"embedding": [float(len(w)), 0.0]} for w in waves],
-                "acoustic": [{"speech_ratio": 0.5, "pitch_hz": 120.0} for _ in waves],
+                "acoustic": [{"speech_ratio": 0.5, "pitch_hz": float(len(w))} for w in waves],
             }
             return {v: rows[v] for v in views}
 
-    class Premium:
-        card = SimpleNamespace(
-            ref="p@1", labels=["da", "sv"], features=[SimpleNamespace(ref="lidnet__embedding")]
-        )
+    class Mini:  # sure of long requests only
+        card = {
+            "name": "mini",
+            "version": 1,
+            "labels": ["da", "sv"],
+            "threshold": 0.7,
+            "features": [{"ref": "acoustic__pitch_hz"}, {"ref": "acoustic__speech_ratio"}],
+        }
 
         def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-            assert "lidnet__embedding" in frame.columns
-            return np.tile([0.8, 0.2], (len(frame), 1))
+            assert list(frame.columns) == ["acoustic__pitch_hz", "acoustic__speech_ratio"]
+            sure = frame["acoustic__pitch_hz"].to_numpy() >= 16_000
+            return np.where(sure[:, None], [0.9, 0.1], [0.6, 0.4])
 
-    waves = [np.zeros(16_000, np.float32), np.zeros(8_000, np.float32)]
+    class Premium:
+        card = {
+            "name": "premium",
+            "version": 2,
+            "labels": ["da", "sv"],
+            "features": [{"ref": "lidnet__embedding"}],
+        }
+
+        def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+            assert list(frame.columns) == ["lidnet__embedding"]
+            return np.tile([0.2, 0.8], (len(frame), 1))
+
+    waves = [0.5 * np.ones(16_000, np.float32), 0.5 * np.ones(8_000, np.float32)]
     config = SimulationConfig(gain_db=-6.0, feedback=False)
-    plain = simulate_rows(waves, ["da", "sv"], Premium(), config, computer=Computer())
-    assert asked[-1] == ["lidnet"] and "acoustic__pitch_hz" not in plain[0]
-    rows = simulate_rows(
-        waves,
-        ["da", "sv"],
-        Premium(),
-        config,
-        computer=Computer(),
-        logged_refs=["acoustic__speech_ratio", "acoustic__pitch_hz", "lidnet__embedding"],
-    )
-    assert asked[-1] == ["lidnet", "acoustic"]
-    assert [r["acoustic__pitch_hz"] for r in rows] == [120.0, 120.0]
+    predictor = Predictor(Mini(), Premium(), Computer())
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = simulate_rows(waves, ["da", "sv"], predictor, config, now=now)
+
+    # the sure request stays with mini; the unsure one escalates and computes lidnet too
+    assert [r["model"] for r in rows] == ["mini@1", "premium@2"]
+    assert [r["escalated"] for r in rows] == [False, True]
+    assert [r["language"] for r in rows] == ["da", "sv"]
+    assert [a[0] for a in asked] == [["acoustic"], ["acoustic"], ["lidnet"]]
+    assert all(peak < 0.5 for _, peak in asked)  # the cascade hears the degraded audio
+    # every feature the cascade computed is logged, and only those
+    assert rows[0]["acoustic__pitch_hz"] == 16_000.0 and "lidnet__embedding" not in rows[0]
     assert rows[1]["lidnet__embedding"] == [8_000.0, 0.0]
-    assert [r["language"] for r in rows] == ["da", "da"] and rows[0]["model"] == "p@1"
+    assert rows[1]["acoustic__speech_ratio"] == 0.5
+    assert json.loads(rows[1]["probabilities"]) == {"da": 0.2, "sv": 0.8}
+    assert [r["true_language"] for r in rows] == ["da", "sv"]
+    assert [r["route"] for r in rows] == ["simulate:gain-6dB"] * 2
+    assert rows[0]["timestamp"] == now and rows[1]["timestamp"] > now
+    assert [r["duration_s"] for r in rows] == [1.0, 0.5]
+    assert "premium_model_ms" in json.loads(rows[1]["timings"])
+
+    # mini alone (no premium): nothing escalates
+    alone = simulate_rows(waves, ["da", "sv"], Predictor(Mini(), None, Computer()), config)
+    assert [r["model"] for r in alone] == ["mini@1", "mini@1"]
+    assert not any(r["escalated"] for r in alone)
