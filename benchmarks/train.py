@@ -49,10 +49,9 @@ def bench_lidnet(
     from training.cost import count_gflops
 
     configs = {
-        "xvector c128 (default)": LidnetConfig(),
+        "ecapa c64 (default)": LidnetConfig(),
+        "xvector c128": LidnetConfig(arch="xvector", channels=128),
         "ecapa c96": LidnetConfig(arch="ecapa", channels=96),
-        "ecapa c64": LidnetConfig(arch="ecapa", channels=64),
-        "xvector c128 hop20": LidnetConfig(arch="xvector", channels=128, hop_ms=20.0),
     }
     out = []
     for name, cfg in configs.items():

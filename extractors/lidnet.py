@@ -1,8 +1,8 @@
 """``lidnet``: nordlid's own compact LID embedding backbone, trained on the corpus.
 
 No pretrained LID weights exist offline, so nordlid trains a small TDNN (SpeechBrain's
-``Xvector`` lobe by default, or its ``ECAPA_TDNN`` lobe) from scratch on mean-normalised
-log-mel filterbanks of the corpus's train split (:mod:`training.lidnet_train`) and
+``ECAPA_TDNN`` lobe at 64 channels by default, or its ``Xvector`` lobe) from scratch on
+mean-normalised log-mel filterbanks of the corpus's train split (:mod:`training.lidnet_train`) and
 registers it like any other backbone — the same path a user takes to bring their own.
 The checkpoint (``lidnet.safetensors`` + ``lidnet.json``) lives in the model registry
 under ``models/lidnet/<version>/``; the extractor loads the ``lidnet`` model's
@@ -49,13 +49,15 @@ class LidnetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # x-vector TDNN by default: ~3x cheaper per training step than ECAPA on CPU (see
-    # benchmarks/train.py); ``ecapa`` is the stronger but slower choice where a GPU helps.
-    arch: Literal["ecapa", "xvector"] = "xvector"
+    # ECAPA-TDNN at 64 channels by default: as fast to train on CPU as the 128-channel
+    # x-vector TDNN (benchmarks/train.py), 0.39 M instead of 0.48 M parameters, and better on
+    # unseen voices (two seed pairs, backbone's own classifier, 800 held-out files: clean
+    # 97.1/96.6 -> 96.9/97.4 %, degraded 91.1/89.9 -> 91.8/90.9 %; dev macro-F1 0.91 -> 0.93-0.95)
+    arch: Literal["ecapa", "xvector"] = "ecapa"
     sample_rate: int = 16_000
     n_mels: int = 40
     hop_ms: float = 20.0  # 20 ms frames: half the cost of 10 ms, same accuracy on the corpus
-    channels: int = 128
+    channels: int = 64
     embedding_dim: int = DEFAULT_DIM  # per member
     # encoders trained one after another with different seeds; their embeddings are
     # concatenated (a deep ensemble: +~3 points on unseen voices over one member)

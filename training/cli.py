@@ -26,7 +26,7 @@ def train(
         "-s",
         help="Feast feature service (lid_mini, lid_premium, lid_<view>).",
     ),
-    head: str = typer.Option("logreg", "--head", help="logreg, mlp or fusion."),
+    head: str = typer.Option("logreg", "--head", help="logreg, lda, mlp or fusion."),
     name: str | None = typer.Option(
         None, "--name", help="Registry name (default: <service>-<head>)."
     ),
@@ -61,8 +61,8 @@ def train(
     from nordlid.workdir import Workdir
 
     workdir = Workdir.from_env().ensure()
-    if head not in ("logreg", "mlp", "fusion"):
-        raise ConfigError(f"--head {head!r}: choose logreg, mlp or fusion")
+    if head not in ("logreg", "lda", "mlp", "fusion"):
+        raise ConfigError(f"--head {head!r}: choose logreg, lda, mlp or fusion")
     if not (feature_service or backbone or recipes):
         raise ConfigError("give --feature-service, --backbone lidnet or --recipes")
     if backbone is not None:

@@ -6,6 +6,9 @@ saved as safetensors plus a JSON description (never pickle):
 
 - ``logreg``: scikit-learn multinomial logistic regression; ``C`` chosen on dev macro-F1;
   saved as its coefficients.
+- ``lda``: the classic Gaussian back end of LID / speaker embeddings — linear discriminant
+  analysis (one shared covariance, equal class priors), covariance shrinkage chosen on dev
+  macro-F1; its posteriors are a softmax of an affine map, saved like ``logreg``'s.
 - ``mlp``: one hidden layer (torch), early stopping on dev macro-F1.
 - ``fusion``: one projection branch per feature view, concatenated, then the MLP.
 
@@ -29,7 +32,7 @@ from training.metrics import confusion_matrix, metrics_from_confusion
 
 log = logging.getLogger(__name__)
 
-HeadKind = Literal["logreg", "mlp", "fusion"]
+HeadKind = Literal["logreg", "lda", "mlp", "fusion"]
 WEIGHTS_FILE = "weights.safetensors"
 HEAD_FILE = "head.json"
 
@@ -45,6 +48,8 @@ class HeadConfig(BaseModel):
     # logreg
     c_grid: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0])
     max_iter: int = 1000
+    # lda: covariance shrinkage towards a scaled identity (0 = the pooled sample covariance)
+    shrinkage_grid: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.5])
     # torch heads
     hidden: int = 128
     proj: int = 64
@@ -143,7 +148,7 @@ class LogRegHead(Head):
         )
         (directory / HEAD_FILE).write_text(
             json.dumps(
-                {"kind": "logreg", "labels": self.labels, "config": self.config.model_dump()},
+                {"kind": self.kind, "labels": self.labels, "config": self.config.model_dump()},
                 indent=2,
             )
         )
@@ -180,16 +185,7 @@ class LogRegHead(Head):
                 best = (score, c, model)
         assert best is not None
         score, c, model = best
-        coef = np.zeros((len(labels), xs_train.shape[1]), dtype=np.float64)
-        intercept = np.zeros(len(labels), dtype=np.float64)
-        if len(model.classes_) == 2:  # sklearn stores one row for binary problems
-            coef[model.classes_[1]] = model.coef_[0]
-            intercept[model.classes_[1]] = model.intercept_[0]
-        else:
-            coef[model.classes_] = model.coef_
-            intercept[model.classes_] = model.intercept_
-        absent = np.setdiff1d(np.arange(len(labels)), model.classes_)
-        intercept[absent] = -1e4  # a language with no training data is never predicted
+        coef, intercept = _affine_scores(model, len(labels), xs_train.shape[1])
         head = cls(labels, coef, intercept, mean, scale, config)
         return head, FitReport(dev_macro_f1=score, chosen={"C": c})
 
@@ -207,6 +203,62 @@ class LogRegHead(Head):
             w["scale"],
             HeadConfig.model_validate(meta["config"]),
         )
+
+
+class LdaHead(LogRegHead):
+    """Linear discriminant analysis over standardised features (equal class priors when
+    ``class_weighting``), stored and applied as ``softmax(x W^T + b)`` like ``logreg``."""
+
+    kind: HeadKind = "lda"
+
+    @classmethod
+    def fit(
+        cls,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_dev: np.ndarray,
+        y_dev: np.ndarray,
+        labels: list[str],
+        config: HeadConfig,
+    ) -> tuple[LdaHead, FitReport]:
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        mean, scale = _standardiser(x_train)
+        xs_train = (x_train - mean) / scale
+        present = np.unique(y_train)
+        if len(present) < 2:
+            raise ValueError(f"lda needs two classes in the training rows, got {len(present)}")
+        priors = np.full(len(present), 1.0 / len(present)) if config.class_weighting else None
+        best: tuple[float, float, Any] | None = None
+        for shrinkage in config.shrinkage_grid:
+            model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage, priors=priors)
+            model.fit(xs_train, y_train)
+            coef, intercept = _affine_scores(model, len(labels), xs_train.shape[1])
+            head = cls(labels, coef, intercept, mean, scale, config)
+            score = _macro_f1(labels, y_dev, head.predict_proba(x_dev))
+            log.debug("lda shrinkage=%s dev macro-F1 %.4f", shrinkage, score)
+            if best is None or score > best[0]:
+                best = (score, shrinkage, head)
+        assert best is not None
+        score, shrinkage, head = best
+        return head, FitReport(dev_macro_f1=score, chosen={"shrinkage": shrinkage})
+
+
+def _affine_scores(model: Any, n_labels: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(coef, intercept)`` over every label of a fitted scikit-learn linear classifier
+    whose probabilities are ``softmax(x coef^T + intercept)``; a label absent from its
+    training rows gets a score that never wins."""
+    coef = np.zeros((n_labels, n_features), dtype=np.float64)
+    intercept = np.zeros(n_labels, dtype=np.float64)
+    if len(model.classes_) == 2:  # sklearn stores one row for binary problems
+        coef[model.classes_[1]] = model.coef_[0]
+        intercept[model.classes_[1]] = model.intercept_[0]
+    else:
+        coef[model.classes_] = model.coef_
+        intercept[model.classes_] = model.intercept_
+    absent = np.setdiff1d(np.arange(n_labels), model.classes_)
+    intercept[absent] = -1e4  # a language with no training data is never predicted
+    return coef, intercept
 
 
 def _expand(proba: np.ndarray, classes: np.ndarray, n: int) -> np.ndarray:
@@ -435,6 +487,8 @@ def fit_head(
         raise ValueError("no training rows")
     if config.kind == "logreg":
         return LogRegHead.fit(x_train, y_train, x_dev, y_dev, labels, config)
+    if config.kind == "lda":
+        return LdaHead.fit(x_train, y_train, x_dev, y_dev, labels, config)
     return TorchHead.fit(x_train, y_train, x_dev, y_dev, labels, config, groups)
 
 
@@ -442,4 +496,6 @@ def load_head(directory: Path) -> Head:
     kind = json.loads((directory / HEAD_FILE).read_text())["kind"]
     if kind == "logreg":
         return LogRegHead.load(directory)
+    if kind == "lda":
+        return LdaHead.load(directory)
     return TorchHead.load(directory)

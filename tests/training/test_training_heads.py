@@ -13,7 +13,7 @@ from .conftest import separable_problem
 LABELS = ["da", "is", "sv"]
 
 
-@pytest.mark.parametrize("kind", ["logreg", "mlp", "fusion"])
+@pytest.mark.parametrize("kind", ["logreg", "lda", "mlp", "fusion"])
 def test_head_learns_separable_problem_and_round_trips(kind, tmp_path):
     x, y = separable_problem(40, LABELS, dim=6, seed=1)
     rng = np.random.default_rng(5)
@@ -41,7 +41,8 @@ def test_torch_head_is_seeded_and_reproducible():
     np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
 
 
-def test_class_weighting_keeps_minority_recall():
+@pytest.mark.parametrize("kind", ["logreg", "lda"])
+def test_class_weighting_keeps_minority_recall(kind):
     rng = np.random.default_rng(0)
     # overlapping classes, 10:1 imbalance: unweighted heads favour the majority
     x = np.concatenate([rng.normal(0, 1, (400, 2)), rng.normal(1.2, 1, (40, 2))]).astype(np.float32)
@@ -49,7 +50,7 @@ def test_class_weighting_keeps_minority_recall():
     feats = [FeatureRef(ref="a__v", length=2)]
     recalls = {}
     for weighted in (True, False):
-        cfg = HeadConfig(kind="logreg", class_weighting=weighted, c_grid=[1.0])
+        cfg = HeadConfig(kind=kind, class_weighting=weighted, c_grid=[1.0], shrinkage_grid=[0.0])
         head, _ = fit_head(x, y, x, y, ["da", "sv"], cfg, groups(feats))
         pred = head.predict_proba(x).argmax(1)
         recalls[weighted] = (pred[y == 1] == 1).mean()
@@ -75,3 +76,32 @@ def test_layer_weighting_learns_the_informative_layer():
     head, report = fit_head(x.astype(np.float32), y, x.astype(np.float32), y, ["da", "sv"], cfg, g)
     weights = report.chosen["layer_weights"]["ssl"]
     assert np.argmax(weights) == 1
+
+
+def test_lda_head_gives_the_gaussian_posteriors_and_never_predicts_absent_labels():
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    rng = np.random.default_rng(3)
+    means = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 1.0], [0.0, 2.0, -1.0]])
+    y = rng.integers(0, 3, 300)
+    x = (means[y] + rng.normal(0, 1, (300, 3)) @ np.diag([1.0, 3.0, 0.5])).astype(np.float32)
+    feats = [FeatureRef(ref="a__v", length=3)]
+    labels = ["da", "is", "no", "sv"]  # "no" has no training rows
+    y4 = np.array([0, 1, 3])[y]
+    cfg = HeadConfig(kind="lda", shrinkage_grid=[0.0])
+    head, report = fit_head(x, y4, x, y4, labels, cfg, groups(feats))
+    assert report.chosen == {"shrinkage": 0.0}
+    # equal priors + shared covariance on standardised features = scikit-learn's posteriors
+    ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.0, priors=[1 / 3] * 3)
+    ref.fit((x - x.mean(0)) / x.std(0), y4)
+    proba = head.predict_proba(x)
+    np.testing.assert_allclose(
+        proba[:, [0, 1, 3]], ref.predict_proba((x - x.mean(0)) / x.std(0)), atol=1e-4
+    )
+    assert proba[:, 2].max() < 1e-6 and np.allclose(proba.sum(1), 1.0)
+
+    # two classes: one coefficient row in scikit-learn, still a full softmax here
+    two = y4 != 1
+    head2, _ = fit_head(x[two], y4[two], x[two], y4[two], labels, cfg, groups(feats))
+    p2 = head2.predict_proba(x[two])
+    assert p2[:, [1, 2]].max() < 1e-6 and (p2.argmax(1) == y4[two]).mean() > 0.8
