@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -164,30 +165,40 @@ class LogRegHead(Head):
         labels: list[str],
         config: HeadConfig,
     ) -> tuple[LogRegHead, FitReport]:
-        from sklearn.linear_model import LogisticRegression
-
+        """Fit one scikit-learn model per grid value on standardised features; keep the one
+        with the best dev macro-F1."""
+        param, grid, make = cls._candidates(config, y_train)
         mean, scale = _standardiser(x_train)
         xs_train = (x_train - mean) / scale
-        xs_dev = (x_dev - mean) / scale
-        best: tuple[float, float, Any] | None = None
-        for c in config.c_grid:
-            model = LogisticRegression(
+        best: tuple[float, float, LogRegHead] | None = None
+        for value in grid:
+            model = make(value).fit(xs_train, y_train)
+            coef, intercept = _affine_scores(model, len(labels), xs_train.shape[1])
+            head = cls(labels, coef, intercept, mean, scale, config)
+            score = _macro_f1(labels, y_dev, head.predict_proba(x_dev))
+            log.debug("%s %s=%s dev macro-F1 %.4f", cls.kind, param, value, score)
+            if best is None or score > best[0]:
+                best = (score, value, head)
+        assert best is not None
+        score, value, head = best
+        return head, FitReport(dev_macro_f1=score, chosen={param: value})
+
+    @classmethod
+    def _candidates(
+        cls, config: HeadConfig, y_train: np.ndarray
+    ) -> tuple[str, list[float], Callable[[float], Any]]:
+        """(name of the tuned parameter, its grid, grid value → unfitted model)."""
+        from sklearn.linear_model import LogisticRegression
+
+        def make(c: float) -> Any:
+            return LogisticRegression(
                 C=c,
                 class_weight="balanced" if config.class_weighting else None,
                 max_iter=config.max_iter,
                 random_state=config.seed,
             )
-            model.fit(xs_train, y_train)
-            proba = _expand(model.predict_proba(xs_dev), model.classes_, len(labels))
-            score = _macro_f1(labels, y_dev, proba)
-            log.debug("logreg C=%s dev macro-F1 %.4f", c, score)
-            if best is None or score > best[0]:
-                best = (score, c, model)
-        assert best is not None
-        score, c, model = best
-        coef, intercept = _affine_scores(model, len(labels), xs_train.shape[1])
-        head = cls(labels, coef, intercept, mean, scale, config)
-        return head, FitReport(dev_macro_f1=score, chosen={"C": c})
+
+        return "C", config.c_grid, make
 
     @classmethod
     def load(cls, directory: Path) -> LogRegHead:
@@ -212,36 +223,20 @@ class LdaHead(LogRegHead):
     kind: HeadKind = "lda"
 
     @classmethod
-    def fit(
-        cls,
-        x_train: np.ndarray,
-        y_train: np.ndarray,
-        x_dev: np.ndarray,
-        y_dev: np.ndarray,
-        labels: list[str],
-        config: HeadConfig,
-    ) -> tuple[LdaHead, FitReport]:
+    def _candidates(
+        cls, config: HeadConfig, y_train: np.ndarray
+    ) -> tuple[str, list[float], Callable[[float], Any]]:
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-        mean, scale = _standardiser(x_train)
-        xs_train = (x_train - mean) / scale
         present = np.unique(y_train)
         if len(present) < 2:
             raise ValueError(f"lda needs two classes in the training rows, got {len(present)}")
         priors = np.full(len(present), 1.0 / len(present)) if config.class_weighting else None
-        best: tuple[float, float, Any] | None = None
-        for shrinkage in config.shrinkage_grid:
-            model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage, priors=priors)
-            model.fit(xs_train, y_train)
-            coef, intercept = _affine_scores(model, len(labels), xs_train.shape[1])
-            head = cls(labels, coef, intercept, mean, scale, config)
-            score = _macro_f1(labels, y_dev, head.predict_proba(x_dev))
-            log.debug("lda shrinkage=%s dev macro-F1 %.4f", shrinkage, score)
-            if best is None or score > best[0]:
-                best = (score, shrinkage, head)
-        assert best is not None
-        score, shrinkage, head = best
-        return head, FitReport(dev_macro_f1=score, chosen={"shrinkage": shrinkage})
+
+        def make(shrinkage: float) -> Any:
+            return LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage, priors=priors)
+
+        return "shrinkage", config.shrinkage_grid, make
 
 
 def _affine_scores(model: Any, n_labels: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -259,12 +254,6 @@ def _affine_scores(model: Any, n_labels: int, n_features: int) -> tuple[np.ndarr
     absent = np.setdiff1d(np.arange(n_labels), model.classes_)
     intercept[absent] = -1e4  # a language with no training data is never predicted
     return coef, intercept
-
-
-def _expand(proba: np.ndarray, classes: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((proba.shape[0], n))
-    out[:, classes] = proba
-    return out
 
 
 # --------------------------------------------------------------------------- torch heads
