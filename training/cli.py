@@ -58,11 +58,15 @@ def train(
     ),
 ) -> None:
     """Train an LID head from a Feast feature service (and optionally the lidnet backbone)."""
+    from typing import get_args
+
     from nordlid.workdir import Workdir
+    from training.heads import HeadKind
 
     workdir = Workdir.from_env().ensure()
-    if head not in ("logreg", "lda", "mlp", "fusion"):
-        raise ConfigError(f"--head {head!r}: choose logreg, lda, mlp or fusion")
+    kinds = get_args(HeadKind)
+    if head not in kinds:
+        raise ConfigError(f"--head {head!r}: choose {', '.join(kinds[:-1])} or {kinds[-1]}")
     if not (feature_service or backbone or recipes):
         raise ConfigError("give --feature-service, --backbone lidnet or --recipes")
     if backbone is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from nordlid.workdir import Workdir
 from training.cascade import CascadeChoice, tune_threshold
@@ -125,29 +126,35 @@ def refresh_backbone_features(workdir: Workdir, extractor: str = "lidnet") -> No
     store.apply(workdir)
 
 
-def memoized_fetch(fetch: HistoricalFetch | None = None) -> HistoricalFetch:
-    """``fetch`` (default: Feast's historical retrieval) remembering each (service, entity
-    frame) join: training a recipe and tuning the cascade read the same rows, and each
-    point-in-time join of the file offline store costs tens of seconds."""
-    import hashlib
+class _MemoizedFetch:
+    """A historical fetch remembering each (service, entity frame) join (callers get copies)."""
 
-    import pandas as pd
+    def __init__(self, base: HistoricalFetch) -> None:
+        self.base = base
+        self.cache: dict[tuple[str, str], pd.DataFrame] = {}
 
-    from training.dataset import feast_fetch
+    def __call__(self, workdir: Workdir, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
+        import hashlib
 
-    base = fetch or feast_fetch
-    cache: dict[tuple[str, str], pd.DataFrame] = {}
-
-    def cached(workdir: Workdir, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
         digest = hashlib.sha256(
             pd.util.hash_pandas_object(entity_df, index=True).to_numpy().tobytes()
         ).hexdigest()
         key = (service, f"{digest}:{','.join(map(str, entity_df.columns))}")
-        if key not in cache:
-            cache[key] = base(workdir, service, entity_df)
-        return cache[key].copy()
+        if key not in self.cache:
+            self.cache[key] = self.base(workdir, service, entity_df)
+        return self.cache[key].copy()
 
-    return cached
+
+def memoized_fetch(fetch: HistoricalFetch | None = None) -> HistoricalFetch:
+    """``fetch`` (default: Feast's historical retrieval) remembering each (service, entity
+    frame) join: training a recipe and tuning the cascade read the same rows, and each
+    point-in-time join of the file offline store costs tens of seconds.  A fetch that is
+    already memoized is returned as it is (one cache, not one per caller)."""
+    from training.dataset import feast_fetch
+
+    if isinstance(fetch, _MemoizedFetch):
+        return fetch
+    return _MemoizedFetch(fetch or feast_fetch)
 
 
 def train_recipes(

@@ -124,13 +124,16 @@ def simulate(
         )
     except ValidationError as exc:
         raise ConfigError(f"drift simulate: {exc}") from exc
-    # the same cascade the service runs (NORDLID_MINI_MODEL / NORDLID_PREMIUM_MODEL)
-    settings = load_settings()
+    # the cascade the service runs (NORDLID_MINI_MODEL / NORDLID_PREMIUM_MODEL), unless given
+    if mini == "":
+        raise ConfigError("drift simulate: --mini '' names no model (e.g. --mini @mini)")
+    chosen = {"mini_model": mini, "premium_model": premium}
+    settings = load_settings(**{k: v for k, v in chosen.items() if v is not None})
     out = run_simulation(
         Workdir.from_env().ensure(),
         config,
-        mini_ref=mini if mini is not None else settings.mini_model,
-        premium_ref=(premium or None) if premium is not None else settings.premium_ref,
+        mini_ref=settings.mini_model,
+        premium_ref=settings.premium_ref,
     )
     acc = float((out.rows["language"] == out.rows["true_language"]).mean())
     typer.echo(

@@ -141,3 +141,15 @@ def test_retrain_without_champion_is_a_one_line_error(
     last = err.splitlines()[-1]
     assert last.startswith("error: ") and "@production" in last
     assert "Traceback" not in err
+
+
+def test_simulate_with_an_empty_mini_ref_is_a_one_line_error(
+    workdir: Workdir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nordlid.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["drift", "simulate", "--mini", ""])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "--mini ''" in last
