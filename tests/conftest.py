@@ -4,12 +4,17 @@
 - ``redis_url``: the real Redis on 127.0.0.1:6379 (``make test`` starts one if none answers).
 - ``synth_corpus``: a small espeak-ng corpus built once per session (read-only: copy before
   mutating).
+
+The session runs with empty cache directories of its own (``CACHE_VARIABLES``) and offline
+hubs, so no outcome depends on what a machine happens to have cached.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +22,34 @@ import pytest
 
 from nordlid.workdir import Workdir
 
-os.environ.setdefault("WANDB_MODE", "offline")
+# forced, not defaulted: a user's HF_HUB_OFFLINE=0 or WANDB_MODE=online must not send a
+# test to the network
+os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("FEAST_USAGE", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", int(os.environ.get("NORDLID_TEST_REDIS_PORT", "6379"))
+
+# Caches a library may fill or read: the user's own (~/.cache, a hub cache holding a real
+# checkpoint) would make a test's outcome depend on the machine.  Every test session gets
+# fresh, empty ones, removed at the end.
+CACHE_VARIABLES = ("XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME", "NEMO_CACHE_DIR")
+_session_caches: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = Path(tempfile.mkdtemp(prefix="nordlid-test-caches-"))
+    _session_caches.append(root)
+    for name in CACHE_VARIABLES:
+        os.environ[name] = str(root / name.lower())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for root in _session_caches:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture()

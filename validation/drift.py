@@ -6,9 +6,11 @@ prediction columns ``language`` and ``confidence``:
 
 - scalar features → one Evidently ``ValueDrift`` test per column (``DataDriftPreset``),
   the share of drifted columns and the dataset verdict (share ≥ ``drift_share``);
-- every vector feature → Evidently's embedding drift method (domain classifier ``model``,
-  ``mmd``, ``ratio`` or ``distance``) over its components, standardised with the
-  reference statistics; short vectors (≤ ``expand_max_length``, e.g. MFCC means) are also
+- every vector feature → an embedding drift method over its components, standardised
+  with the reference statistics: by default ``classifier``
+  (:mod:`validation.drift_classifier`: a leave-one-out ridge domain classifier against a
+  permutation null, stable on small windows), or Evidently's ``model``, ``mmd``,
+  ``ratio`` or ``distance``; short vectors (≤ ``expand_max_length``, e.g. MFCC means) are also
   tested per component, so a report names the drifted coefficient;
 - ``language`` → prediction drift (categorical test), ``confidence`` → confidence drift.
 
@@ -30,7 +32,7 @@ from nordlid.errors import NordlidError
 
 log = logging.getLogger(__name__)
 
-EmbeddingMethod = Literal["model", "mmd", "ratio", "distance"]
+EmbeddingMethod = Literal["classifier", "model", "mmd", "ratio", "distance"]
 NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
     {
         "request_id",
@@ -74,7 +76,19 @@ class DriftConfig(BaseModel):
     drift_share: float = Field(
         default=0.3, gt=0, le=1, description="Dataset drift when this share of columns drifted."
     )
-    embedding_method: EmbeddingMethod = "model"
+    embedding_method: EmbeddingMethod = Field(
+        default="classifier",
+        description=(
+            "classifier: leave-one-out ridge domain classifier with a permutation null "
+            "(stable on small windows); model: Evidently's one-split SGD classifier."
+        ),
+    )
+    embedding_permutations: int = Field(
+        default=500, ge=99, description="classifier: label permutations of the null."
+    )
+    embedding_ridge: float = Field(
+        default=1.0, gt=0, description="classifier: ridge strength (relative to the data)."
+    )
     embedding_threshold: float | None = Field(
         default=None, description="Threshold of the embedding method (None: its default)."
     )
@@ -82,13 +96,21 @@ class DriftConfig(BaseModel):
         default=None,
         description=(
             "model: threshold at the random-AUC quantile instead of a fixed AUC "
-            "(None: when the reference has < 1000 rows, as Evidently); mmd/distance: bootstrap."
+            "(None: when the reference has < 1000 rows, as Evidently); mmd/distance: bootstrap; "
+            "classifier: always its permutation null."
         ),
     )
     embedding_pca_components: int | None = Field(default=None, ge=1)
     embedding_standardize: bool = True
     embedding_quantile: float = Field(
-        default=0.95, gt=0, lt=1, description="Bootstrap quantile of the model method's random AUC."
+        default=0.99,
+        gt=0,
+        lt=1,
+        description=(
+            "Null quantile of the classifier/model methods' AUC (the test's 1 - alpha).  "
+            "0.99: a view holds several correlated vectors and any drifted view fires a "
+            "trigger, so a per-vector alpha of 0.01 keeps a check's false alarms near 5 %."
+        ),
     )
     embedding_drift_share: float = Field(
         default=0.5,
@@ -128,6 +150,7 @@ class EmbeddingDrift(BaseModel):
     drifted: bool
     n_reference: int
     n_current: int
+    p_value: float | None = None  # classifier method: the permutation p-value
 
 
 class DriftResult(BaseModel):
@@ -299,6 +322,15 @@ def _drift_method(config: DriftConfig, n_reference: int, n_current: int) -> Any:
         RatioDriftMethod,
     )
 
+    if config.embedding_method == "classifier":
+        from validation.drift_classifier import ClassifierDriftMethod
+
+        return ClassifierDriftMethod(
+            ridge=config.embedding_ridge,
+            permutations=config.embedding_permutations,
+            quantile_probability=config.embedding_quantile,
+            seed=config.seed,
+        )
     kwargs: dict[str, Any] = {"pca_components": config.embedding_pca_components}
     if config.embedding_threshold is not None:
         kwargs["threshold"] = config.embedding_threshold
@@ -347,9 +379,18 @@ def embedding_drift(
             f"feature {feature!r}: {len(ref)} reference and {len(cur)} current vectors; "
             f"need at least {config.min_rows} of each"
         )
+    from validation.drift_classifier import ClassifierDriftMethod
+
     method = _drift_method(config, len(ref), len(cur))
-    score, drifted, name = method(cur.copy(), ref.copy())
-    threshold = None if getattr(method, "bootstrap", False) else float(method.threshold)
+    p_value: float | None = None
+    if isinstance(method, ClassifierDriftMethod):  # its null quantile and p-value
+        test = method.test(cur, ref)
+        score, drifted, name = test.score, test.drifted, "classifier"
+        threshold: float | None = test.threshold
+        p_value = test.p_value
+    else:
+        score, drifted, name = method(cur.copy(), ref.copy())
+        threshold = None if getattr(method, "bootstrap", False) else float(method.threshold)
     return EmbeddingDrift(
         feature=feature,
         view=feature.partition("__")[0],
@@ -360,6 +401,7 @@ def embedding_drift(
         drifted=bool(drifted),
         n_reference=len(ref),
         n_current=len(cur),
+        p_value=p_value,
     )
 
 

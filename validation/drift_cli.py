@@ -31,9 +31,11 @@ def drift(
         0.3, "--drift-share", help="Dataset drift when this share of feature columns drifted."
     ),
     embedding_method: str = typer.Option(
-        "model",
+        "classifier",
         "--embedding-method",
-        help="Evidently embedding drift method: model|mmd|ratio|distance.",
+        help="Embedding drift method: classifier (leave-one-out ridge domain classifier "
+        "with a permutation null; stable on small windows) or Evidently's "
+        "model|mmd|ratio|distance.",
     ),
     config_file: Path | None = typer.Option(
         None, "--config", help="JSON file with DriftConfig settings (overrides the options)."

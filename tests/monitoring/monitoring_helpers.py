@@ -6,6 +6,12 @@ features with the production extractor path (``extractors.registry.create`` +
 ``extractors.engine.extract_waves``): the ``acoustic`` view for everything, plus a tiny
 randomly initialised XLS-R (same architecture, loaded through the real loading path) as
 the embedding.  Feature frames use Feast's full names (``acoustic__rms_mean``).
+
+The drift frames are a *same-population* comparison: reference and current are a
+seeded, language-stratified random partition of every clean corpus row, so current rows
+are exchangeable with reference rows (the corpus's dev/test splits are spoken by voice
+variants the train split never has — a genuine population shift, which a stable drift
+test rightly reports).  The noisy current frame is the same current audio at 10 dB SNR.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SNR_DB = 10.0
+PER_LANGUAGE = 16  # 64 utterances: 40 reference vs 24 current rows in the drift frames
+CURRENT_SHARE = 0.375
 NOISY_OFFSET = timedelta(days=30)  # the noisy labelled batch arrives a month later
 
 
@@ -31,9 +39,9 @@ class MonitoringData:
     manifest: pd.DataFrame  # clean corpus rows (train/dev/test)
     noisy_manifest: pd.DataFrame  # the same audio + 10 dB noise, new ids, newer timestamps
     features: pd.DataFrame  # utterance_id + acoustic__* for clean and noisy corpus rows
-    reference: pd.DataFrame  # acoustic__* + xlsr__* of the clean train split
-    heldout_clean: pd.DataFrame  # acoustic__* + xlsr__* of the clean dev+test splits
-    heldout_noisy: pd.DataFrame  # the same held-out audio with 10 dB noise
+    reference: pd.DataFrame  # acoustic__* + xlsr__* of a random 62.5 % of the clean rows
+    heldout_clean: pd.DataFrame  # acoustic__* + xlsr__* of the other clean rows
+    heldout_noisy: pd.DataFrame  # the same current audio with 10 dB noise
     acoustic_refs: list[Any]  # training.features.FeatureRef list of the acoustic view
 
 
@@ -75,8 +83,18 @@ def _tiny_xlsr(path: Path) -> Path:
     return path
 
 
+def current_mask(manifest: pd.DataFrame, share: float, seed: int) -> np.ndarray:
+    """A seeded random ``share`` of each language's rows: the drift test's current rows."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(manifest), dtype=bool)
+    for _, rows in manifest.groupby("language").indices.items():
+        pick = rng.choice(rows, size=round(share * len(rows)), replace=False)
+        mask[pick] = True
+    return mask
+
+
 def build_monitoring_data(root: Path) -> MonitoringData:
-    """Held-out = the corpus's dev+test splits (speakers and sentences never trained on)."""
+    """Drift frames: a same-population partition of the clean corpus (see the module doc)."""
     from corpus.degrade import add_noise, fit_to_range
     from corpus.manifest import utterance_id
     from corpus.synth import synthesize
@@ -86,7 +104,7 @@ def build_monitoring_data(root: Path) -> MonitoringData:
     from training.features import refs_from_registry
 
     manifest = synthesize(
-        root / "corpus", per_language=10, seed=11, workers=1, voice_set="classic"
+        root / "corpus", per_language=PER_LANGUAGE, seed=11, workers=1, voice_set="classic"
     )
     rng = np.random.default_rng(0)
     waves = [to_model_input(decode(str(p))) for p in manifest["path"]]
@@ -105,8 +123,8 @@ def build_monitoring_data(root: Path) -> MonitoringData:
     )
 
     xlsr = registry.create("xlsr", checkpoint=str(_tiny_xlsr(root / "tiny_xlsr")), device="cpu")
-    train = (manifest["split"] == "train").to_numpy()
-    held = ~train
+    held = current_mask(manifest, CURRENT_SHARE, seed=0)
+    reference_rows = ~held
 
     def pick(items: list[np.ndarray], mask: np.ndarray) -> list[np.ndarray]:
         return [w for w, m in zip(items, mask, strict=True) if m]
@@ -125,7 +143,7 @@ def build_monitoring_data(root: Path) -> MonitoringData:
             ],
             ignore_index=True,
         ),
-        reference=both(clean_f, waves, train),
+        reference=both(clean_f, waves, reference_rows),
         heldout_clean=both(clean_f, waves, held),
         heldout_noisy=both(noisy_f, noisy, held),
         acoustic_refs=refs_from_registry(["acoustic"]),
@@ -148,3 +166,48 @@ def make_fetch(features: pd.DataFrame):  # noqa: ANN201 - a HistoricalFetch
         return joined
 
     return fetch
+
+
+def drift_result(share: float, views: list[str], n_columns: int = 10) -> Any:
+    """An explicit :class:`~validation.drift.DriftResult`: ``share`` of scalar columns and
+    the ``views`` drifted (every other column and view not)."""
+    from validation.drift import ColumnDrift, DriftResult, EmbeddingDrift
+
+    n_drifted = round(share * n_columns)
+    cols = [
+        ColumnDrift(
+            column=f"acoustic__c{i}",
+            feature=f"acoustic__c{i}",
+            method="K-S p_value",
+            score=0.001 if i < n_drifted else 0.5,
+            threshold=0.05,
+            drifted=i < n_drifted,
+        )
+        for i in range(n_columns)
+    ]
+    embs = [
+        EmbeddingDrift(
+            feature=f"{v}__embedding",
+            view=v,
+            dim=8,
+            method="model",
+            score=0.9,
+            threshold=0.6,
+            drifted=True,
+            n_reference=50,
+            n_current=50,
+        )
+        for v in views
+    ]
+    return DriftResult(
+        n_reference=50,
+        n_current=50,
+        columns=cols,
+        n_drifted_columns=n_drifted,
+        drift_share=n_drifted / n_columns,
+        drift_share_threshold=0.3,
+        dataset_drift=n_drifted / n_columns >= 0.3,
+        embeddings=embs,
+        drifted_views=views,
+        embedding_drift=bool(views),
+    )

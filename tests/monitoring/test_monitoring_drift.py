@@ -1,8 +1,14 @@
-"""Drift on real features: clean held-out audio vs the training reference, and 10 dB noise.
+"""Drift on real features: same-population clean audio vs the reference, and 10 dB noise.
 
-Held-out audio is the corpus's dev and test splits (speakers and sentences never in the
-training split).  ``corpus.synth.synthesize_holdout`` audio is deliberately *unlike* the
-corpus (other voices and prosody), so Evidently rightly reports drift on it.
+Reference and clean current rows are a random partition of the same clean corpus
+(``monitoring_helpers``), so "no drift" is the truth there; the noisy current rows are
+the same audio at 10 dB SNR.  Both verdicts are asserted with a margin on the statistic
+the rule reads, not one draw against its threshold: the product drifts a view when half
+of its vectors drift and the data set when 30 % of its columns drift; the clean case must
+stay at or below half of each (a quarter of a view's vectors, 15 % of the columns), the
+noisy case at or above one and a half times them (three quarters; 45 %).
+``corpus.synth.synthesize_holdout`` audio is deliberately *unlike* the corpus (other
+voices and prosody), so drift is rightly reported on it.
 """
 
 from __future__ import annotations
@@ -15,11 +21,20 @@ from validation.drift import DriftConfig, DriftOutcome, compute_drift
 from validation.drift_report import report_dir, write_report
 
 
+def _view_shares(outcome: DriftOutcome) -> dict[str, float]:
+    flags: dict[str, list[bool]] = {}
+    for e in outcome.result.embeddings:
+        flags.setdefault(e.view, []).append(e.drifted)
+    return {view: sum(f) / len(f) for view, f in flags.items()}
+
+
 def test_clean_held_out_audio_shows_no_drift(clean_outcome: DriftOutcome) -> None:
     r = clean_outcome.result
     assert not r.drift_detected, r.verdict()
-    assert not r.dataset_drift
-    assert r.drift_share < r.drift_share_threshold
+    assert r.drift_share <= r.drift_share_threshold / 2, r.verdict()
+    shares = _view_shares(clean_outcome)
+    assert set(shares) == {"acoustic", "xlsr"}
+    assert all(share <= 0.25 for share in shares.values()), shares
     assert r.drifted_views == []
     assert r.verdict().startswith("no drift")
 
@@ -27,7 +42,9 @@ def test_clean_held_out_audio_shows_no_drift(clean_outcome: DriftOutcome) -> Non
 def test_noise_at_10db_drifts_acoustic_features_and_embedding(noisy_outcome: DriftOutcome) -> None:
     r = noisy_outcome.result
     assert r.drift_detected, r.verdict()
-    assert r.dataset_drift, r.verdict()
+    assert r.drift_share >= 1.5 * r.drift_share_threshold, r.verdict()
+    shares = _view_shares(noisy_outcome)
+    assert all(share >= 0.75 for share in shares.values()), shares
     drifted = set(r.drifted_columns)
     # noise raises the energy floor and flattens the spectrum: these must move
     assert {"acoustic__rms_mean", "acoustic__zcr_mean"} <= drifted, drifted

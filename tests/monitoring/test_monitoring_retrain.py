@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from monitoring_helpers import MonitoringData, make_fetch
+from monitoring_helpers import MonitoringData, drift_result, make_fetch
 
 from nordlid.workdir import Workdir
 from training.continuous import (
@@ -150,9 +150,10 @@ def test_worse_candidate_is_rejected(setup) -> None:  # noqa: ANN001
     assert outcome.summary().startswith("REJECTED")
 
 
-def test_no_trigger_no_retraining(setup, clean_outcome: DriftOutcome) -> None:  # noqa: ANN001
+def test_no_trigger_no_retraining(setup) -> None:  # noqa: ANN001
     workdir, data, fetch, champion = setup
-    clean = clean_outcome.result
+    clean = drift_result(0.1, [])  # an explicit no-drift result: 1 of 10 columns, no view
+    assert not clean.drift_detected
     outcome = retrain(workdir, _config(data), RetrainInputs(drift=clean), fetch=fetch)
     assert not outcome.triggered and outcome.candidate is None
     assert ModelRegistry(workdir.models).versions("lid-mini") == [1]

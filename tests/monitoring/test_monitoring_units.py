@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from monitoring_helpers import drift_result
 from pydantic import ValidationError
 
 from nordlid.errors import ConfigError
@@ -18,11 +19,8 @@ from training.continuous import (
     sliding_window,
 )
 from validation.drift import (
-    ColumnDrift,
     DriftConfig,
     DriftDataError,
-    DriftResult,
-    EmbeddingDrift,
     feature_layout,
     null_auc_threshold,
     vector_matrix,
@@ -120,51 +118,10 @@ def test_live_accuracy_joins_feedback_by_request_id() -> None:
     assert live.per_language["sv"].n == 2 and live.per_language["sv"].recall == 0.5
 
 
-def _drift(share: float, views: list[str], n_columns: int = 10) -> DriftResult:
-    n_drifted = round(share * n_columns)
-    cols = [
-        ColumnDrift(
-            column=f"acoustic__c{i}",
-            feature=f"acoustic__c{i}",
-            method="K-S p_value",
-            score=0.001 if i < n_drifted else 0.5,
-            threshold=0.05,
-            drifted=i < n_drifted,
-        )
-        for i in range(n_columns)
-    ]
-    embs = [
-        EmbeddingDrift(
-            feature=f"{v}__embedding",
-            view=v,
-            dim=8,
-            method="model",
-            score=0.9,
-            threshold=0.6,
-            drifted=True,
-            n_reference=50,
-            n_current=50,
-        )
-        for v in views
-    ]
-    return DriftResult(
-        n_reference=50,
-        n_current=50,
-        columns=cols,
-        n_drifted_columns=n_drifted,
-        drift_share=n_drifted / n_columns,
-        drift_share_threshold=0.3,
-        dataset_drift=n_drifted / n_columns >= 0.3,
-        embeddings=embs,
-        drifted_views=views,
-        embedding_drift=bool(views),
-    )
-
-
 def test_triggers_fire_with_reasons() -> None:
     config = TriggerConfig(drift_share=0.3, accuracy_drop=0.1, min_feedback=2, schedule_days=7)
-    assert evaluate_triggers(config, drift=_drift(0.1, [])) == []
-    fired = evaluate_triggers(config, drift=_drift(0.5, ["ecapa"]))
+    assert evaluate_triggers(config, drift=drift_result(0.1, [])) == []
+    fired = evaluate_triggers(config, drift=drift_result(0.5, ["ecapa"]))
     assert [f.trigger for f in fired] == ["drift_share", "embedding_drift"]
     assert "5/10 feature columns drifted" in fired[0].reason
     assert "ecapa" in fired[1].reason
@@ -186,7 +143,7 @@ def test_triggers_fire_with_reasons() -> None:
     assert [f.trigger for f in fired] == ["schedule"]
     assert evaluate_triggers(config, champion_created_at=T0, now=T0 + timedelta(days=6)) == []
     off = TriggerConfig(drift_share=None, embedding_drift=False)
-    assert evaluate_triggers(off, drift=_drift(0.9, ["ecapa"])) == []
+    assert evaluate_triggers(off, drift=drift_result(0.9, ["ecapa"])) == []
 
 
 def _pool() -> pd.DataFrame:
