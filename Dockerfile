@@ -22,8 +22,10 @@ WORKDIR /app
 # Dependencies first (cached layer), pinned by the same constraints as development.
 COPY constraints.txt pyproject.toml README.md ./
 COPY nordlid/ nordlid/
+COPY pipeline/ pipeline/
 COPY corpus/ corpus/
 COPY validation/ validation/
+COPY monitoring/ monitoring/
 COPY extractors/ extractors/
 COPY feature_repo/ feature_repo/
 COPY training/ training/

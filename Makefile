@@ -8,13 +8,18 @@ setup:
 demo: setup
 	.venv/bin/nordlid run
 
-## The test suite (starts a local Redis when none answers on 127.0.0.1:6379).
-test: setup
+PACKAGES = nordlid pipeline corpus validation monitoring extractors feature_repo training serving
+
+## The test suite: static checks first (lint, format, types, the layer contract), then
+## pytest (starts a local Redis when none answers on 127.0.0.1:6379).
+test: setup lint
 	bash scripts/with_redis.sh .venv/bin/python -m pytest -q -p no:cacheprovider
 
 lint: setup
 	.venv/bin/ruff check .
-	.venv/bin/mypy nordlid corpus validation extractors feature_repo training serving
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy $(PACKAGES)
+	.venv/bin/lint-imports
 
 bench: setup
 	bash scripts/with_redis.sh bash benchmarks/run_all.sh

@@ -6,7 +6,7 @@ current frame is shifted so that drift is found.  Measured in this one process:
 
 - ``scipy KS`` (baselines): ``scipy.stats.ks_2samp`` on the scalar columns only, and on
   every scalar column and every vector component;
-- ``evidently columns``: ``validation.drift.compute_drift`` over the scalar columns only
+- ``evidently columns``: ``monitoring.drift.compute_drift`` over the scalar columns only
   (Evidently's per-column tests + rendering widgets);
 - ``evidently full``: ``compute_drift`` over all columns (scalars + one embedding drift
   domain classifier per vector);
@@ -75,8 +75,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from validation.drift import DriftConfig, compute_drift
-    from validation.drift_report import write_report
+    from monitoring.drift import DriftConfig, compute_drift
+    from monitoring.report import write_report
 
     # warm-up: imports of Evidently/sklearn are not part of the measurement
     warm = acoustic_frame(30, 0.0, 0)

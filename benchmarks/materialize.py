@@ -30,25 +30,43 @@ TARGET_ROWS = 55_000
 CONFIGS: dict[str, dict[str, Any]] = {
     # Feast's defaults: its local engine, every row of a view converted and written in one
     # batch, with the read-before-write timestamp check of the Redis store.
-    "default": {"materialize_engine": "feast", "write_batch_size": None,
-                "redis_skip_dedup": False},
-    "feast-batch2000": {"materialize_engine": "feast", "write_batch_size": 2000,
-                        "redis_skip_dedup": False},
-    "feast-skipdedup": {"materialize_engine": "feast", "write_batch_size": 2000,
-                        "redis_skip_dedup": True},
+    "default": {"materialize_engine": "feast", "write_batch_size": None, "redis_skip_dedup": False},
+    "feast-batch2000": {
+        "materialize_engine": "feast",
+        "write_batch_size": 2000,
+        "redis_skip_dedup": False,
+    },
+    "feast-skipdedup": {
+        "materialize_engine": "feast",
+        "write_batch_size": 2000,
+        "redis_skip_dedup": True,
+    },
     # nordlid's direct writer (same Redis bytes, see feature_repo/redis_writer.py): the
     # default settings (batches of 500 rows, newer-than-stored check, sending overlapped)
-    "direct": {"materialize_engine": "direct", "write_batch_size": 500,
-               "redis_skip_dedup": False},
-    "direct-skipdedup": {"materialize_engine": "direct", "write_batch_size": 500,
-                         "redis_skip_dedup": True},
-    "direct-serial": {"materialize_engine": "direct", "write_batch_size": 500,
-                      "redis_skip_dedup": False, "overlap": False},
-    "direct-batch250": {"materialize_engine": "direct", "write_batch_size": 250,
-                        "redis_skip_dedup": False},
+    "direct": {"materialize_engine": "direct", "write_batch_size": 500, "redis_skip_dedup": False},
+    "direct-skipdedup": {
+        "materialize_engine": "direct",
+        "write_batch_size": 500,
+        "redis_skip_dedup": True,
+    },
+    "direct-serial": {
+        "materialize_engine": "direct",
+        "write_batch_size": 500,
+        "redis_skip_dedup": False,
+        "overlap": False,
+    },
+    "direct-batch250": {
+        "materialize_engine": "direct",
+        "write_batch_size": 250,
+        "redis_skip_dedup": False,
+    },
     # the direct writer caps batches at 500 rows; this lifts the cap to 1000
-    "direct-batch1000": {"materialize_engine": "direct", "write_batch_size": 1000,
-                         "redis_skip_dedup": False, "batch_cap": 1000},
+    "direct-batch1000": {
+        "materialize_engine": "direct",
+        "write_batch_size": 1000,
+        "redis_skip_dedup": False,
+        "batch_cap": 1000,
+    },
 }
 
 
@@ -91,8 +109,12 @@ def _run(wd: Any, specs: list[Any], config: dict[str, Any], redis_url: str) -> d
         cpu = time.process_time() - cpu0
         redis_cpu = _redis_cpu(redis_url) - redis0
         assert set(result.materialized) == {s.view_name for s in specs}
-        return {"validate_s": t1 - t0, "materialize_s": t3 - t2, "cpu_s": cpu,
-                "redis_cpu_s": redis_cpu}
+        return {
+            "validate_s": t1 - t0,
+            "materialize_s": t3 - t2,
+            "cpu_s": cpu,
+            "redis_cpu_s": redis_cpu,
+        }
     finally:
         redis_writer.write_view, store._DIRECT_BATCH_ROWS = original, cap
         store.get_store(wd).teardown()
@@ -116,13 +138,23 @@ def _workdir(rows: int, specs: list[Any]) -> tuple[Any, float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--feast-rows", type=int, default=300,
-                        help="utterances for the configs that use Feast's engine (slow)")
+    parser.add_argument(
+        "--feast-rows",
+        type=int,
+        default=300,
+        help="utterances for the configs that use Feast's engine (slow)",
+    )
     parser.add_argument("--configs", default="default,feast-batch2000,direct,direct-skipdedup")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per config, interleaved; the table shows the median run "
-                             "(the slower middle one for an even count)")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per config, interleaved; the table shows the median run "
+        "(the slower middle one for an even count)",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+    )
     args = parser.parse_args(argv)
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in names if c not in CONFIGS]
@@ -141,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     workdirs = {}
     for rows in sizes:
         workdirs[rows] = _workdir(rows, specs)
-        print(f"{rows} utterances: Parquet {workdirs[rows][2]:.0f} MiB "
-              f"(generated in {workdirs[rows][1]:.1f} s)", flush=True)
+        print(
+            f"{rows} utterances: Parquet {workdirs[rows][2]:.0f} MiB "
+            f"(generated in {workdirs[rows][1]:.1f} s)",
+            flush=True,
+        )
 
     load_before = os.getloadavg()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
@@ -152,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows = args.feast_rows if uses_feast[name] else args.rows
                 wd = workdirs[rows][0]
                 os.environ["NORDLID_WORKDIR"] = str(wd.root)
-                runs[name].append({"rows": rows,
-                                   **_run(wd, specs, CONFIGS[name], args.redis_url)})
+                runs[name].append({"rows": rows, **_run(wd, specs, CONFIGS[name], args.redis_url)})
                 print(f"{name}: {runs[name][-1]}", flush=True)
     finally:
         for wd, _, _ in workdirs.values():
@@ -168,12 +202,25 @@ def main(argv: list[str] | None = None) -> int:
         return results[name]["rows"] / results[name]["materialize_s"]
 
     base = "default" if "default" in results else names[0]
-    print(f"\nMaterialization into Redis: {len(specs)} views "
-          f"({', '.join(s.view_name for s in specs)}), {dims} float32 values per utterance; "
-          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
-          f"({os.cpu_count()} CPUs)")
-    header = ("config", "engine", "batch", "skip_dedup", "rows", "validate s", "materialize s",
-              "rows/s", f"vs {base}", "CPU s/1k rows (client+redis)", f"{TARGET_ROWS} rows (s)")
+    print(
+        f"\nMaterialization into Redis: {len(specs)} views "
+        f"({', '.join(s.view_name for s in specs)}), {dims} float32 values per utterance; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+        f"({os.cpu_count()} CPUs)"
+    )
+    header = (
+        "config",
+        "engine",
+        "batch",
+        "skip_dedup",
+        "rows",
+        "validate s",
+        "materialize s",
+        "rows/s",
+        f"vs {base}",
+        "CPU s/1k rows (client+redis)",
+        f"{TARGET_ROWS} rows (s)",
+    )
     table_rows: list[tuple[str, ...]] = []
     for name in names:
         res = results[name]
@@ -181,22 +228,32 @@ def main(argv: list[str] | None = None) -> int:
         total = (res["materialize_s"] + res["validate_s"]) * TARGET_ROWS / rows
         cfg = CONFIGS[name]
         engine = cfg["materialize_engine"] + ("" if cfg.get("overlap", True) else " serial")
-        table_rows.append((
-            name, engine, str(cfg["write_batch_size"]), str(cfg["redis_skip_dedup"]), str(rows),
-            f"{res['validate_s']:.1f}", f"{res['materialize_s']:.1f}", f"{rps(name):.0f}",
-            f"{rps(name) / rps(base):.1f}x",
-            f"{1000 * res['cpu_s'] / rows:.2f}+{1000 * res['redis_cpu_s'] / rows:.2f}",
-            f"{total:.0f}",
-        ))
+        table_rows.append(
+            (
+                name,
+                engine,
+                str(cfg["write_batch_size"]),
+                str(cfg["redis_skip_dedup"]),
+                str(rows),
+                f"{res['validate_s']:.1f}",
+                f"{res['materialize_s']:.1f}",
+                f"{rps(name):.0f}",
+                f"{rps(name) / rps(base):.1f}x",
+                f"{1000 * res['cpu_s'] / rows:.2f}+{1000 * res['redis_cpu_s'] / rows:.2f}",
+                f"{total:.0f}",
+            )
+        )
     widths = [max(len(h), *(len(r[i]) for r in table_rows)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for r in table_rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"(median of {args.repeat} run(s) per config; rates are rows/s of each config's own "
-          f"run; Feast-engine configs ran on {args.feast_rows} utterances, the others on "
-          f"{args.rows}; the {TARGET_ROWS}-row column "
-          f"is extrapolated linearly and includes validation; ratios are within this run)")
+    print(
+        f"(median of {args.repeat} run(s) per config; rates are rows/s of each config's own "
+        f"run; Feast-engine configs ran on {args.feast_rows} utterances, the others on "
+        f"{args.rows}; the {TARGET_ROWS}-row column "
+        f"is extrapolated linearly and includes validation; ratios are within this run)"
+    )
     return 0
 
 

@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--utterances", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--feast-iterations", type=int, default=40)
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+    )
     args = parser.parse_args(argv)
 
     workdir_root = Path(tempfile.mkdtemp(prefix="nordlid-bench-online-"))
@@ -145,23 +147,29 @@ def main(argv: list[str] | None = None) -> int:
                 },
                 n,
             )
-            results["Feast get_online_features"] = _time(
-                feast_api, args.feast_iterations, warmup=2
-            )
+            results["Feast get_online_features"] = _time(feast_api, args.feast_iterations, warmup=2)
             floor_p50 = _percentiles(results["raw HMGET (floor)"][0])[0]
             floor_cpu = _percentiles(results["raw HMGET (floor)"][1])[0]
             for name, (wall, cpu) in results.items():
                 p50, p99 = _percentiles(wall)
                 c50 = _percentiles(cpu)[0]
                 rows.append(
-                    (str(batch), name, f"{p50:.3f}", f"{p99:.3f}", f"{p50 / floor_p50:.2f}x",
-                     f"{c50:.3f}", f"{c50 / floor_cpu:.2f}x")
+                    (
+                        str(batch),
+                        name,
+                        f"{p50:.3f}",
+                        f"{p99:.3f}",
+                        f"{p50 / floor_p50:.2f}x",
+                        f"{c50:.3f}",
+                        f"{c50 / floor_cpu:.2f}x",
+                    )
                 )
         # sanity: the direct path and Feast return the same numbers
         check = ids[:3]
         ours_df = store.online_features(wd, "bench_all_embeddings", check)
         theirs = fs.get_online_features(
-            features=service, entity_rows=[{"utterance_id": u} for u in check],
+            features=service,
+            entity_rows=[{"utterance_id": u} for u in check],
             full_feature_names=True,
         ).to_dict()
         for col in ours_df.columns:
@@ -174,13 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         raw_client.close()
         shutil.rmtree(workdir_root, ignore_errors=True)
 
-    print(f"\nOnline lookup, full service: {len(specs)} views "
-          f"({', '.join(s.view_name for s in specs if s.view_name != LABELS_VIEW)}), "
-          f"{len(feature_refs)} features, {dims} float32 values (~{dims * 4 / 1024:.0f} KiB) "
-          f"per utterance; {args.utterances} utterances in Redis "
-          f"(materialized in {setup_s:.1f} s)")
-    header = ("batch", "read path", "p50 ms", "p99 ms", "p50 / floor", "cpu p50 ms",
-              "cpu / floor")
+    print(
+        f"\nOnline lookup, full service: {len(specs)} views "
+        f"({', '.join(s.view_name for s in specs if s.view_name != LABELS_VIEW)}), "
+        f"{len(feature_refs)} features, {dims} float32 values (~{dims * 4 / 1024:.0f} KiB) "
+        f"per utterance; {args.utterances} utterances in Redis "
+        f"(materialized in {setup_s:.1f} s)"
+    )
+    header = ("batch", "read path", "p50 ms", "p99 ms", "p50 / floor", "cpu p50 ms", "cpu / floor")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("  ".join("-" * w for w in widths))

@@ -52,8 +52,9 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-            for r in cells]
+    body = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
+    ]
     return "\n".join([line, sep, *body])
 
 
@@ -95,29 +96,59 @@ def bench_extraction(root: Path, per_language: int, ray_cpus: int) -> None:
     audio_s = float(manifest["duration_s"].sum())
     print(f"\n## Extraction: {len(manifest)} utterances, {audio_s:.0f} s of audio, `acoustic`\n")
 
-    local_s, local = timed(lambda: run_extraction(
-        Workdir(root / "local").ensure(), ["acoustic"], manifest=manifest, device="cpu",
-        show_progress=False))
-    init_s, _ = timed(lambda: ray.init(num_cpus=ray_cpus, include_dashboard=False,
-                                       log_to_driver=False, logging_level=logging.WARNING))
+    local_s, local = timed(
+        lambda: run_extraction(
+            Workdir(root / "local").ensure(),
+            ["acoustic"],
+            manifest=manifest,
+            device="cpu",
+            show_progress=False,
+        )
+    )
+    init_s, _ = timed(
+        lambda: ray.init(
+            num_cpus=ray_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    )
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
-        cold_s, cold = timed(lambda: run_extraction_ray(
-            Workdir(root / "ray1").ensure(), ["acoustic"], manifest=manifest,
-            show_progress=False))
-        warm_s, _ = timed(lambda: run_extraction_ray(
-            Workdir(root / "ray2").ensure(), ["acoustic"], manifest=manifest,
-            show_progress=False))
+        cold_s, cold = timed(
+            lambda: run_extraction_ray(
+                Workdir(root / "ray1").ensure(),
+                ["acoustic"],
+                manifest=manifest,
+                show_progress=False,
+            )
+        )
+        warm_s, _ = timed(
+            lambda: run_extraction_ray(
+                Workdir(root / "ray2").ensure(),
+                ["acoustic"],
+                manifest=manifest,
+                show_progress=False,
+            )
+        )
     finally:
         ray.shutdown()
     assert local["acoustic"].extracted == cold["acoustic"].extracted == len(manifest)
     rows = [
         ["local engine (baseline)", f"{local_s:.1f}", f"{len(manifest) / local_s:.2f}", "1.00"],
         [f"Ray start (local, {ray_cpus} CPUs)", f"{init_s:.1f}", "", f"{init_s / local_s:.2f}"],
-        ["Ray engine, first job", f"{cold_s:.1f}", f"{len(manifest) / cold_s:.2f}",
-         f"{cold_s / local_s:.2f}"],
-        ["Ray engine, second job", f"{warm_s:.1f}", f"{len(manifest) / warm_s:.2f}",
-         f"{warm_s / local_s:.2f}"],
+        [
+            "Ray engine, first job",
+            f"{cold_s:.1f}",
+            f"{len(manifest) / cold_s:.2f}",
+            f"{cold_s / local_s:.2f}",
+        ],
+        [
+            "Ray engine, second job",
+            f"{warm_s:.1f}",
+            f"{len(manifest) / warm_s:.2f}",
+            f"{warm_s / local_s:.2f}",
+        ],
     ]
     print(table(["run", "wall s", "utt/s", "time ÷ local"], rows))
 
@@ -162,9 +193,13 @@ def write_feature_tables(
         sizes[spec.view_name] = path.stat().st_size
         vectors = [c.name for c in spec.columns if c.length is not None]
         scratch = workdir.root / "scratch.parquet"
-        pq.write_table(data, scratch, compression="zstd",
-                       use_dictionary=[c for c in data.column_names if c not in vectors],
-                       use_byte_stream_split=vectors or False)
+        pq.write_table(
+            data,
+            scratch,
+            compression="zstd",
+            use_dictionary=[c for c in data.column_names if c not in vectors],
+            use_byte_stream_split=vectors or False,
+        )
         plain[spec.view_name] = scratch.stat().st_size
         scratch.unlink()
     langs = ["da", "fo", "is", "no", "sv"]
@@ -213,30 +248,47 @@ def _materialize_local(
     from feature_repo import store
 
     project = f"bench_{uuid.uuid4().hex[:8]}"
-    with env(REDIS_URL=redis_url, NORDLID_FEAST_PROJECT=project,
-             NORDLID_FEAST_WRITE_BATCH=str(batch), NORDLID_FEAST_REGISTRY=None):
+    with env(
+        REDIS_URL=redis_url,
+        NORDLID_FEAST_PROJECT=project,
+        NORDLID_FEAST_WRITE_BATCH=str(batch),
+        NORDLID_FEAST_REGISTRY=None,
+    ):
         store.apply(workdir)
         seconds, _ = timed(lambda: store.materialize(workdir, views=views))
     return seconds, project
 
 
-def _materialize_ray(workdir: Workdir, redis_url: str, batch: int, concurrency: int,
-                     views: list[str] | None = None) -> tuple[float, str]:
+def _materialize_ray(
+    workdir: Workdir, redis_url: str, batch: int, concurrency: int, views: list[str] | None = None
+) -> tuple[float, str]:
     from feature_repo import store
     from feature_repo.scale_out import ScaleOutSettings, materialize_scaled
 
     project = f"bench_{uuid.uuid4().hex[:8]}"
-    with env(REDIS_URL=redis_url, NORDLID_FEAST_PROJECT=project,
-             NORDLID_FEAST_WRITE_BATCH=str(batch), NORDLID_FEAST_REGISTRY=None):
+    with env(
+        REDIS_URL=redis_url,
+        NORDLID_FEAST_PROJECT=project,
+        NORDLID_FEAST_WRITE_BATCH=str(batch),
+        NORDLID_FEAST_REGISTRY=None,
+    ):
         store.apply(workdir)
-        scale = ScaleOutSettings(batch_engine="ray", offline_store="ray",
-                                 write_concurrency=concurrency)
+        scale = ScaleOutSettings(
+            batch_engine="ray", offline_store="ray", write_concurrency=concurrency
+        )
         seconds, _ = timed(lambda: materialize_scaled(workdir, scale, views=views))
     return seconds, project
 
 
-def _lookup_latency(workdir: Workdir, redis_url: str, project: str, n: int,
-                    service: str, batch: int, repeats: int = 60) -> float:
+def _lookup_latency(
+    workdir: Workdir,
+    redis_url: str,
+    project: str,
+    n: int,
+    service: str,
+    batch: int,
+    repeats: int = 60,
+) -> float:
     from feature_repo import store
 
     rng = np.random.default_rng(1)
@@ -264,12 +316,16 @@ def bench_feast(root: Path, rows: int, redis_url: str, skip_ray: bool) -> None:
     for spec in all_specs():
         total_floats += spec.total_dim
     parquet_per_row = sum(sizes.values()) / rows
-    print(table(
-        ["view", "Parquet B/row (zstd, as written)", "B/row (no dict, byte-stream-split)"],
-        [[v, f"{b / rows:,.0f}", f"{plain[v] / rows:,.0f}"] for v, b in sizes.items()]
-        + [["all views", f"{parquet_per_row:,.0f}", f"{sum(plain.values()) / rows:,.0f}"],
-           ["raw float32", f"{4 * total_floats:,}", ""]],
-    ))
+    print(
+        table(
+            ["view", "Parquet B/row (zstd, as written)", "B/row (no dict, byte-stream-split)"],
+            [[v, f"{b / rows:,.0f}", f"{plain[v] / rows:,.0f}"] for v, b in sizes.items()]
+            + [
+                ["all views", f"{parquet_per_row:,.0f}", f"{sum(plain.values()) / rows:,.0f}"],
+                ["raw float32", f"{4 * total_floats:,}", ""],
+            ],
+        )
+    )
 
     projects: list[str] = []
     try:
@@ -278,9 +334,18 @@ def bench_feast(root: Path, rows: int, redis_url: str, skip_ray: bool) -> None:
         projects.append(best_project)
         store.close(workdir)
         print()
-        print(table(["materialization, all views → Redis", "wall s", "ms/utterance"],
-                    [["local engine, online_write_batch_size=2000", f"{full_s:.1f}",
-                      f"{1000 * full_s / rows:.1f}"]]))
+        print(
+            table(
+                ["materialization, all views → Redis", "wall s", "ms/utterance"],
+                [
+                    [
+                        "local engine, online_write_batch_size=2000",
+                        f"{full_s:.1f}",
+                        f"{1000 * full_s / rows:.1f}",
+                    ]
+                ],
+            )
+        )
         view = ["xlsr"]
         results: list[list[str]] = []
         baseline: float | None = None
@@ -289,34 +354,62 @@ def bench_feast(root: Path, rows: int, redis_url: str, skip_ray: bool) -> None:
             projects.append(project)
             store.close(workdir)
             baseline = baseline or seconds
-            results.append([f"local engine, online_write_batch_size={batch}", f"{seconds:.1f}",
-                            f"{1000 * seconds / rows:.2f}", f"{seconds / baseline:.2f}"])
+            results.append(
+                [
+                    f"local engine, online_write_batch_size={batch}",
+                    f"{seconds:.1f}",
+                    f"{1000 * seconds / rows:.2f}",
+                    f"{seconds / baseline:.2f}",
+                ]
+            )
         if not skip_ray:
             import ray
 
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
             try:
                 seconds, project = _materialize_ray(workdir, redis_url, 2000, 2, view)
                 projects.append(project)
                 store.close(workdir)
-                results.append(["Ray: first job (starts Ray Data workers), concurrency=2",
-                                f"{seconds:.1f}", f"{1000 * seconds / rows:.2f}",
-                                f"{seconds / (baseline or seconds):.2f}"])
+                results.append(
+                    [
+                        "Ray: first job (starts Ray Data workers), concurrency=2",
+                        f"{seconds:.1f}",
+                        f"{1000 * seconds / rows:.2f}",
+                        f"{seconds / (baseline or seconds):.2f}",
+                    ]
+                )
                 for concurrency in (1, 2, 4):
-                    seconds, project = _materialize_ray(workdir, redis_url, 2000, concurrency,
-                                                        view)
+                    seconds, project = _materialize_ray(workdir, redis_url, 2000, concurrency, view)
                     projects.append(project)
                     store.close(workdir)
                     assert baseline is not None
-                    results.append([f"Ray engine + Ray offline store, write_concurrency="
-                                    f"{concurrency}", f"{seconds:.1f}",
-                                    f"{1000 * seconds / rows:.2f}", f"{seconds / baseline:.2f}"])
+                    results.append(
+                        [
+                            f"Ray engine + Ray offline store, write_concurrency={concurrency}",
+                            f"{seconds:.1f}",
+                            f"{1000 * seconds / rows:.2f}",
+                            f"{seconds / baseline:.2f}",
+                        ]
+                    )
             finally:
                 ray.shutdown()
         print()
-        print(table(["materialization, view xlsr (32 KiB/row) → Redis", "wall s",
-                     "ms/utterance", "time ÷ first"], results))
+        print(
+            table(
+                [
+                    "materialization, view xlsr (32 KiB/row) → Redis",
+                    "wall s",
+                    "ms/utterance",
+                    "time ÷ first",
+                ],
+                results,
+            )
+        )
 
         keys, used = _redis_bytes(redis_url, best_project)
 
@@ -325,13 +418,18 @@ def bench_feast(root: Path, rows: int, redis_url: str, skip_ray: bool) -> None:
             return f"{ms:.2f} ms"
 
         print()
-        print(table(["Redis (single node)", "value"], [
-            ["keys per utterance", f"{keys / rows:.2f}"],
-            ["memory per utterance, all views (MEMORY USAGE)", f"{used / rows:,.0f} B"],
-            ["lookup p50, lid_premium, 1 id", lookup("lid_premium", 1)],
-            ["lookup p50, lid_premium, 32 ids", lookup("lid_premium", 32)],
-            ["lookup p50, lid_xlsr, 1 id", lookup("lid_xlsr", 1)],
-        ]))
+        print(
+            table(
+                ["Redis (single node)", "value"],
+                [
+                    ["keys per utterance", f"{keys / rows:.2f}"],
+                    ["memory per utterance, all views (MEMORY USAGE)", f"{used / rows:,.0f} B"],
+                    ["lookup p50, lid_premium, 1 id", lookup("lid_premium", 1)],
+                    ["lookup p50, lid_premium, 32 ids", lookup("lid_premium", 32)],
+                    ["lookup p50, lid_xlsr, 1 id", lookup("lid_xlsr", 1)],
+                ],
+            )
+        )
     finally:
         for project in projects:
             _drop_project(redis_url, project)
@@ -340,12 +438,17 @@ def bench_feast(root: Path, rows: int, redis_url: str, skip_ray: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-language", type=int, default=6,
-                        help="synthetic utterances per language for the extraction comparison")
+    parser.add_argument(
+        "--per-language",
+        type=int,
+        default=6,
+        help="synthetic utterances per language for the extraction comparison",
+    )
     parser.add_argument("--rows", type=int, default=300, help="utterances for the Feast part")
     parser.add_argument("--ray-cpus", type=int, default=2)
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
-                                                              "redis://127.0.0.1:6379"))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+    )
     parser.add_argument("--skip-ray", action="store_true", help="Feast part: local engine only")
     parser.add_argument("--only", choices=("extraction", "feast"), default=None)
     args = parser.parse_args(argv)

@@ -198,7 +198,7 @@ def _start_nordlid(
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep
         )
-    code = "import sys; from nordlid.cli import main; sys.exit(main())"
+    code = "import sys; from pipeline.cli import main; sys.exit(main())"
     args = ["--log-level", "WARNING", "serve", "--port", str(port), "--workers", str(workers)]
     with open(log, "wb") as out:
         return subprocess.Popen(

@@ -192,8 +192,8 @@ def resolve_checkpoint(
     checkpoint: str | Path | None, models_root: Path | None = None
 ) -> tuple[Path, str]:
     """(directory, identity) of the checkpoint to load; MissingCheckpointError if absent."""
+    from nordlid.model_store import ModelNotFoundError, ModelStore
     from nordlid.workdir import Workdir
-    from training.registry import ModelNotFoundError, ModelRegistry
 
     root = models_root or Workdir.from_env().models
     if checkpoint is not None and (Path(checkpoint) / WEIGHTS_FILE).exists():
@@ -203,7 +203,7 @@ def resolve_checkpoint(
         raise MissingCheckpointError(NAME, str(checkpoint), f"no {WEIGHTS_FILE} in that directory")
     ref = str(checkpoint) if checkpoint is not None else PRODUCTION_REF
     try:
-        name, version = ModelRegistry(root).resolve(ref)
+        name, version = ModelStore(root).resolve(ref)
     except ModelNotFoundError as exc:
         raise MissingCheckpointError(
             NAME,

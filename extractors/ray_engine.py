@@ -80,11 +80,13 @@ def plan_table(frame: pd.DataFrame, batches: Sequence[Sequence[int]]) -> pa.Tabl
     return pa.table(
         {
             "batch": pa.array(range(len(batches)), type=pa.int64()),
-            "utterance_id": pa.array([[ids[i] for i in b] for b in batches],
-                                     type=pa.list_(pa.string())),
+            "utterance_id": pa.array(
+                [[ids[i] for i in b] for b in batches], type=pa.list_(pa.string())
+            ),
             "path": pa.array([[paths[i] for i in b] for b in batches], type=pa.list_(pa.string())),
-            "event_timestamp": pa.array([[events[i] for i in b] for b in batches],
-                                        type=pa.list_(_TS)),
+            "event_timestamp": pa.array(
+                [[events[i] for i in b] for b in batches], type=pa.list_(_TS)
+            ),
         }
     )
 
@@ -125,9 +127,12 @@ def _waves_of(cell: pa.ListScalar) -> list[np.ndarray | None]:
 
 def output_schema(spec: ExtractorSpec) -> pa.Schema:
     """Rows leaving the actors: the feature table's schema plus bookkeeping columns."""
-    return spec.arrow_schema().append(pa.field(ERROR_COL, pa.string())).append(
-        pa.field(AUDIO_COL, pa.float64())
-    ).append(pa.field(LINEAGE_COL, pa.string()))
+    return (
+        spec.arrow_schema()
+        .append(pa.field(ERROR_COL, pa.string()))
+        .append(pa.field(AUDIO_COL, pa.float64()))
+        .append(pa.field(LINEAGE_COL, pa.string()))
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -176,8 +181,14 @@ class ExtractActor:
         bad = [k for k in range(len(ids)) if waves[k] is None]
         if not bad:
             return good.cast(self.schema)
-        failed = _failed_rows(spec, [ids[k] for k in bad], [events[k] for k in bad], now,
-                              [errors[k] or "unreadable" for k in bad], self.lineage_json)
+        failed = _failed_rows(
+            spec,
+            [ids[k] for k in bad],
+            [events[k] for k in bad],
+            now,
+            [errors[k] or "unreadable" for k in bad],
+            self.lineage_json,
+        )
         return pa.concat_tables([good.cast(self.schema), failed.cast(self.schema)])
 
 
@@ -226,8 +237,9 @@ def write_rows(table: pa.Table, directory: str, schema: pa.Schema) -> pa.Table:
         part = str(write_part(Path(directory), features, lineage))
     failed = [
         f"{uid}: {err}"
-        for uid, err in zip(bad.column("utterance_id").to_pylist(),
-                            bad.column(ERROR_COL).to_pylist(), strict=True)
+        for uid, err in zip(
+            bad.column("utterance_id").to_pylist(), bad.column(ERROR_COL).to_pylist(), strict=True
+        )
     ]
     audio = float(pc.sum(good.column(AUDIO_COL)).as_py() or 0.0) if good.num_rows else 0.0
     return pa.table(
@@ -283,8 +295,7 @@ def _default_workers(num_gpus_per_worker: float) -> int:
         gpus = float(resources.get("GPU", 0.0))
         if gpus < num_gpus_per_worker:
             raise ConfigError(
-                f"--num-gpus-per-worker {num_gpus_per_worker}: the Ray cluster has "
-                f"{gpus:g} GPU(s)"
+                f"--num-gpus-per-worker {num_gpus_per_worker}: the Ray cluster has {gpus:g} GPU(s)"
             )
         return max(1, int(gpus // num_gpus_per_worker))
     return max(1, int(float(resources.get("CPU", 1.0)) // 2))

@@ -48,9 +48,7 @@ def _feast_dtype(column: FeatureColumn) -> Any:
 
     if column.length is not None:
         return Array(Float32)
-    return {"float32": Float32, "float64": Float64, "int64": Int64, "string": String}[
-        column.dtype
-    ]
+    return {"float32": Float32, "float64": Float64, "int64": Int64, "string": String}[column.dtype]
 
 
 def _field(column: FeatureColumn) -> Any:

@@ -177,8 +177,9 @@ class RedisOnlineReader:
             for _, length in vf.features:
                 if length:
                     header = vector_header(length)
-                    self._vector_layout.append((header, len(header), len(header) + 4 * length,
-                                                length))
+                    self._vector_layout.append(
+                        (header, len(header), len(header) + 4 * length, length)
+                    )
                 else:
                     self._vector_layout.append(None)
         self._keys = EntityKeyEncoder(project, join_key, entity_key_serialization_version)
@@ -245,7 +246,10 @@ class RedisOnlineReader:
         no pipeline object and no per-call packing of ~70 arguments.  Retried on a dropped
         connection as redis-py retries its own commands."""
         command = b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s" % (
-            len(self.fields) + 2, len(key), key, tail
+            len(self.fields) + 2,
+            len(key),
+            key,
+            tail,
         )
         pool = self._client.connection_pool
         conn = pool.get_connection()
@@ -304,13 +308,15 @@ class RedisOnlineReader:
         """(column names, decoded values per column, found, missing views per id)."""
         if len(utterance_ids) == 1:
             values, missing_one = self._decode_row(self.fetch(utterance_ids)[0])
-            return ([c for c, _ in self.columns], [[v] for v in values], [not missing_one],
-                    [missing_one])
+            return (
+                [c for c, _ in self.columns],
+                [[v] for v in values],
+                [not missing_one],
+                [missing_one],
+            )
         raw_rows = self.fetch(utterance_ids)
         n = len(raw_rows)
-        present = [
-            [raw[ts_pos] is not None for raw in raw_rows] for ts_pos in self._ts_positions
-        ]
+        present = [[raw[ts_pos] is not None for raw in raw_rows] for ts_pos in self._ts_positions]
         missing: list[list[str]] = [
             [vf.view for vf, flags in zip(self.views, present, strict=True) if not flags[i]]
             for i in range(n)

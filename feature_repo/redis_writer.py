@@ -154,16 +154,23 @@ def select_rows(
     if pc.count_distinct(ids).as_py() == len(ids) and ids.null_count == 0:
         chosen = np.arange(len(ids))  # one row per utterance: nothing to choose (the usual case)
     else:
-        order_table = pa.table({
-            "id": ids,
-            "ts": ts_all,
-            "created": np.concatenate(created_parts),
-            "seq": np.arange(len(ids)),
-        })
-        order = pc.sort_indices(order_table, sort_keys=[
-            ("id", "ascending"), ("ts", "ascending"), ("created", "ascending"),
-            ("seq", "ascending"),
-        ]).to_numpy()
+        order_table = pa.table(
+            {
+                "id": ids,
+                "ts": ts_all,
+                "created": np.concatenate(created_parts),
+                "seq": np.arange(len(ids)),
+            }
+        )
+        order = pc.sort_indices(
+            order_table,
+            sort_keys=[
+                ("id", "ascending"),
+                ("ts", "ascending"),
+                ("created", "ascending"),
+                ("seq", "ascending"),
+            ],
+        ).to_numpy()
         sorted_ids = ids.take(pa.array(order)).to_numpy(zero_copy_only=False)
         last = np.ones(len(order), dtype=bool)
         last[:-1] = sorted_ids[1:] != sorted_ids[:-1]
@@ -175,12 +182,14 @@ def select_rows(
         if mine.size == 0:
             continue
         mine = mine[np.argsort(rows[mine], kind="stable")]
-        out.append(FileRows(
-            path=path,
-            rows=rows[mine],
-            ids=[str(u) for u in id_values[mine]],
-            micros=ts_all[mine],
-        ))
+        out.append(
+            FileRows(
+                path=path,
+                rows=rows[mine],
+                ids=[str(u) for u in id_values[mine]],
+                micros=ts_all[mine],
+            )
+        )
     return out
 
 
@@ -211,13 +220,17 @@ def _fixed_cell(column: pa.Array, feature: FeatureField) -> tuple[bytes, np.ndar
     if column.null_count:
         return None
     if feature.length:
-        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
-                or pa.types.is_fixed_size_list(column.type)):
+        if not (
+            pa.types.is_list(column.type)
+            or pa.types.is_large_list(column.type)
+            or pa.types.is_fixed_size_list(column.type)
+        ):
             return None
         lengths = pc.list_value_length(column)
         bounds = pc.min_max(lengths)
-        if n and (bounds["min"].as_py() != feature.length or bounds["max"].as_py()
-                  != feature.length):
+        if n and (
+            bounds["min"].as_py() != feature.length or bounds["max"].as_py() != feature.length
+        ):
             return None
         values = column.flatten()
         if values.null_count or not pa.types.is_floating(values.type):
@@ -326,11 +339,11 @@ def encode_batch(
         ).reshape(rows.size, length)
         offset = length
         for pre, data in fixed:
-            out[:, offset:offset + len(pre)] = np.frombuffer(pre, dtype=np.uint8)
+            out[:, offset : offset + len(pre)] = np.frombuffer(pre, dtype=np.uint8)
             offset += len(pre)
-            out[:, offset:offset + data.shape[1]] = data if every else data[rows]
+            out[:, offset : offset + data.shape[1]] = data if every else data[rows]
             offset += data.shape[1]
-            out[:, offset:offset + 2] = np.frombuffer(_CRLF, dtype=np.uint8)
+            out[:, offset : offset + 2] = np.frombuffer(_CRLF, dtype=np.uint8)
             offset += 2
         blocks.append(CommandBlock(rows=rows, data=out))
     return EncodedBatch(keys=keys, micros=micros, blocks=blocks)
@@ -361,8 +374,9 @@ def read_batches(
         done = 0
         for group, wanted in _row_groups(pf, part.rows):
             first = 0
-            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[group],
-                                         columns=columns, use_threads=True):
+            for batch in pf.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=True
+            ):
                 lo, hi = np.searchsorted(wanted, [first, first + batch.num_rows])
                 local = wanted[lo:hi] - first
                 first += batch.num_rows
@@ -370,11 +384,10 @@ def read_batches(
                     continue
                 if len(local) != batch.num_rows:
                     batch = batch.take(pa.array(local))
-                ids = part.ids[done:done + len(local)]
-                micros = part.micros[done:done + len(local)]
+                ids = part.ids[done : done + len(local)]
+                micros = part.micros[done : done + len(local)]
                 done += len(local)
-                yield encode_batch(batch, features, [encoder.key(u) for u in ids], micros,
-                                   ts_key)
+                yield encode_batch(batch, features, [encoder.key(u) for u in ids], micros, ts_key)
 
 
 # --- writes ------------------------------------------------------------------------------------
@@ -413,8 +426,9 @@ def send_batch(conn: Any, batch: EncodedBatch, ts_key: bytes, dedup: bool) -> in
     return len(rows)
 
 
-def _send_overlapped(conn: Any, batches: Iterator[EncodedBatch], ts_key: bytes, dedup: bool,
-                     depth: int = 2) -> int:
+def _send_overlapped(
+    conn: Any, batches: Iterator[EncodedBatch], ts_key: bytes, dedup: bool, depth: int = 2
+) -> int:
     """Send batches from one worker thread (in order, on one connection) while the caller's
     thread reads and encodes the next ones; socket I/O and Parquet decoding release the GIL.
     At most ``depth`` encoded batches wait.  A failure stops the rest and is re-raised."""

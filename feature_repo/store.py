@@ -400,8 +400,9 @@ def _fix_created_ties(
     ).dropna(subset=["__ev"])
     dup_times = pd.to_datetime(dup["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
     dup_pairs = set(zip(dup[JOIN_KEY], dup_times, strict=True))
-    matched = matched[[(u, t) in dup_pairs for u, t in zip(matched[JOIN_KEY], matched["__ev"],
-                                                          strict=True)]]
+    matched = matched[
+        [(u, t) in dup_pairs for u, t in zip(matched[JOIN_KEY], matched["__ev"], strict=True)]
+    ]
     if matched.empty:
         return
     rows = dataset.to_table(
@@ -411,9 +412,11 @@ def _fix_created_ties(
     rows["event_timestamp"] = pd.to_datetime(rows["event_timestamp"], utc=True).astype(
         "datetime64[ns, UTC]"
     )
-    latest = rows.sort_values(["event_timestamp", created], kind="stable").drop_duplicates(
-        [JOIN_KEY, "event_timestamp"], keep="last"
-    ).set_index([JOIN_KEY, "event_timestamp"])
+    latest = (
+        rows.sort_values(["event_timestamp", created], kind="stable")
+        .drop_duplicates([JOIN_KEY, "event_timestamp"], keep="last")
+        .set_index([JOIN_KEY, "event_timestamp"])
+    )
     for pos, uid, ev in zip(matched["__pos"], matched[JOIN_KEY], matched["__ev"], strict=True):
         winner = latest.loc[(uid, ev)]
         for col in cols:

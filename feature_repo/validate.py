@@ -70,8 +70,11 @@ def check_file(schema: ViewSchema, path: Path) -> int:
         if length is None:
             continue
         col = pf.read(columns=[feature]).column(feature)
-        if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)
-                or pa.types.is_fixed_size_list(col.type)):
+        if not (
+            pa.types.is_list(col.type)
+            or pa.types.is_large_list(col.type)
+            or pa.types.is_fixed_size_list(col.type)
+        ):
             raise FeatureTableError(
                 f"view {schema.view!r}: feature {feature!r} in {path} is {col.type}, "
                 f"expected a list of {length} float32"

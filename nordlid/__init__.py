@@ -1,4 +1,11 @@
-"""nordlid: a Feast-centric embedding feature platform for North Germanic spoken LID."""
+"""nordlid's shared core: what every capability package uses, and nothing above it.
+
+``errors`` (the error types the CLI and HTTP layer map to exit codes and statuses),
+``workdir`` (where all generated state lives), ``audio`` (decoding and the model input
+rate), ``logs``; the language list here.  This package imports none of the capability
+packages (``corpus`` … ``monitoring``) nor the CLI (``pipeline``): the import contract in
+``pyproject.toml`` checks it.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 

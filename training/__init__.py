@@ -1,4 +1,4 @@
-"""Training: training sets from Feast, heads, metrics, W&B tracking, model registry, CT.
+"""Training: training sets from Feast, heads, metrics, W&B tracking, model registry.
 
 Main entry points (the pipeline and the CLI call these):
 

@@ -15,10 +15,7 @@ global alias that points at this name) and ``@alias`` (global: ``@mini``, ``@pre
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,18 +25,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from nordlid.atomic import atomic_write_text
 from nordlid.errors import NordlidError
+from nordlid.model_store import CARD_FILE, ModelNotFoundError, ModelStore
 from training.features import FeatureMismatchError, FeatureRef, check_against_registry, flatten
 
 log = logging.getLogger(__name__)
 
-CARD_FILE = "card.json"
 GLOBAL_ALIASES = ("production", "staging", "mini", "premium")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class ModelNotFoundError(NordlidError):
-    """A model reference does not resolve to a registered version."""
 
 
 class ModelCard(BaseModel):
@@ -134,38 +127,8 @@ class LoadedModel:
         return proba
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-class ModelRegistry:
-    """Versions, cards and aliases of every model under one ``models/`` directory."""
-
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
-
-    # ------------------------------------------------------------------ paths & listing
-    def model_dir(self, name: str) -> Path:
-        return self.root / name
-
-    def version_dir(self, name: str, version: int) -> Path:
-        return self.root / name / str(version)
-
-    def names(self) -> list[str]:
-        if not self.root.exists():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
-
-    def versions(self, name: str) -> list[int]:
-        d = self.model_dir(name)
-        if not d.exists():
-            return []
-        return sorted(
-            int(p.name) for p in d.iterdir() if p.name.isdigit() and (p / CARD_FILE).exists()
-        )
+class ModelRegistry(ModelStore):
+    """Model cards, loading and promotion over the versions of a :class:`ModelStore`."""
 
     def cards(self) -> list[ModelCard]:
         return [self.card(n, v) for n in self.names() for v in self.versions(n)]
@@ -176,95 +139,10 @@ class ModelRegistry:
             raise ModelNotFoundError(f"model {name}@{version} not found under {self.root}")
         return ModelCard.from_json(path.read_text())
 
-    # ------------------------------------------------------------------ writing
-    def new_version(self, name: str) -> tuple[int, Path]:
-        """Reserve the next version directory (safe against concurrent writers)."""
-        if not _NAME_RE.match(name):
-            raise NordlidError(f"model name {name!r}: use letters, digits, '-', '_' or '.'")
-        self.model_dir(name).mkdir(parents=True, exist_ok=True)
-        existing = [int(p.name) for p in self.model_dir(name).iterdir() if p.name.isdigit()]
-        version = max(existing, default=0) + 1
-        while True:
-            path = self.version_dir(name, version)
-            try:
-                path.mkdir()
-                return version, path
-            except FileExistsError:
-                version += 1
-
     def write_card(self, card: ModelCard) -> Path:
         path = self.version_dir(card.name, card.version) / CARD_FILE
-        _atomic_write(path, card.to_json())
+        atomic_write_text(path, card.to_json())
         return path
-
-    # ------------------------------------------------------------------ aliases
-    def _global_path(self) -> Path:
-        return self.root / "aliases.json"
-
-    def _model_alias_path(self, name: str) -> Path:
-        return self.model_dir(name) / "aliases.json"
-
-    def global_aliases(self) -> dict[str, str]:
-        p = self._global_path()
-        return json.loads(p.read_text()) if p.exists() else {}
-
-    def model_aliases(self, name: str) -> dict[str, int]:
-        p = self._model_alias_path(name)
-        return {k: int(v) for k, v in json.loads(p.read_text()).items()} if p.exists() else {}
-
-    def set_alias(
-        self, ref: str, alias: str, *, scope: Literal["global", "model"] = "global"
-    ) -> str:
-        """Point ``alias`` at ``ref``; global aliases also set the model's own alias."""
-        if not _NAME_RE.match(alias) or alias.isdigit():
-            raise NordlidError(f"alias {alias!r}: use letters, digits, '-', '_' (not only digits)")
-        name, version = self.resolve(ref)
-        own = self.model_aliases(name)
-        own[alias] = version
-        _atomic_write(self._model_alias_path(name), json.dumps(own, indent=2, sort_keys=True))
-        if scope == "global":
-            aliases = self.global_aliases()
-            aliases[alias] = f"{name}@{version}"
-            _atomic_write(self._global_path(), json.dumps(aliases, indent=2, sort_keys=True))
-        log.info("alias %s → %s@%d", alias, name, version)
-        return f"{name}@{version}"
-
-    # ------------------------------------------------------------------ resolving
-    def resolve(self, ref: str) -> tuple[str, int]:
-        """``name`` | ``name@3`` | ``name@alias`` | ``@alias`` → (name, version)."""
-        name, sep, tag = ref.strip().partition("@")
-        if not name:
-            if not tag:
-                raise ModelNotFoundError(f"model reference {ref!r} is empty")
-            target = self.global_aliases().get(tag)
-            if target is None:
-                known = ", ".join(sorted(self.global_aliases())) or "none set"
-                raise ModelNotFoundError(f"global alias @{tag} is not set (set: {known})")
-            return self.resolve(target)
-        versions = self.versions(name)
-        if not versions:
-            known = ", ".join(self.names()) or "none"
-            raise ModelNotFoundError(f"model {name!r} is not registered (registered: {known})")
-        if not sep:
-            return name, versions[-1]
-        if tag.isdigit():
-            if int(tag) not in versions:
-                raise ModelNotFoundError(
-                    f"model {name!r} has no version {tag} (versions: {versions})"
-                )
-            return name, int(tag)
-        own = self.model_aliases(name)
-        if tag in own:
-            return name, own[tag]
-        target = self.global_aliases().get(tag, "")
-        if target.partition("@")[0] == name:
-            return self.resolve(target)
-        raise ModelNotFoundError(
-            f"model {name!r} has no alias {tag!r} (aliases: {', '.join(sorted(own)) or 'none'})"
-        )
-
-    def path(self, ref: str) -> Path:
-        return self.version_dir(*self.resolve(ref))
 
     def load_card(self, ref: str) -> ModelCard:
         return self.card(*self.resolve(ref))
@@ -345,7 +223,7 @@ class ModelRegistry:
         if promoted:
             self.set_alias(cand.ref, alias)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        _atomic_write(
+        atomic_write_text(
             self.version_dir(cand.name, cand.version) / f"promotion-{alias}-{stamp}.json",
             decision.model_dump_json(indent=2),
         )

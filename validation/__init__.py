@@ -1,1 +1,1 @@
-"""Validation: Great Expectations suites, duplicates, leakage, balance, quality gates, drift."""
+"""Validation: Great Expectations suites, duplicates, leakage, balance, quality gates."""

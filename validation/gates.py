@@ -106,7 +106,7 @@ class ValidationResult:
 
     @property
     def accepted(self) -> pd.DataFrame:
-        """The kept rows (the name ``training.continuous`` reads)."""
+        """The kept rows (the name ``monitoring.continuous`` reads)."""
         return self.kept
 
 

@@ -13,7 +13,7 @@ from nordlid.workdir import Workdir
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from nordlid.cli import main
+    from pipeline.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(argv)

@@ -266,7 +266,7 @@ def test_cli_reports_missing_checkpoint_and_exits_2(
     needs_weights: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from nordlid.cli import main
+    from pipeline.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(

@@ -21,13 +21,21 @@ from .conftest import feature_rows, write_features, write_labels
 
 
 def _feast(args: list[str], workdir: Workdir) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "NORDLID_FEAST_PROJECT", "NORDLID_FEAST_REGISTRY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "NORDLID_FEAST_PROJECT", "NORDLID_FEAST_REGISTRY")
+    }
     env["NORDLID_WORKDIR"] = str(workdir.root)
     feast = Path(sys.executable).with_name("feast")
     return subprocess.run(
         [str(feast), "-c", str(REPO_DIR), *args],
-        env=env, cwd=workdir.root, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        cwd=workdir.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

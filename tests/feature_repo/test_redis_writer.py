@@ -25,12 +25,14 @@ from .conftest import T0, feature_rows, write_corpus, write_features
 
 def _keys_table(ids: list[str], events: list[datetime], created: list[datetime]) -> pa.Table:
     ts = pa.timestamp("us", tz="UTC")
-    return pa.table({
-        "utterance_id": pa.array(ids, pa.string()),
-        "event_timestamp": pa.array(events, ts),
-        "created_timestamp": pa.array(created, ts),
-        "value": pa.array(range(len(ids)), pa.int64()),
-    })
+    return pa.table(
+        {
+            "utterance_id": pa.array(ids, pa.string()),
+            "event_timestamp": pa.array(events, ts),
+            "created_timestamp": pa.array(created, ts),
+            "value": pa.array(range(len(ids)), pa.int64()),
+        }
+    )
 
 
 def _picked(selection: list[rw.FileRows]) -> dict[str, tuple[str, int]]:
@@ -47,16 +49,23 @@ def test_select_rows_takes_the_latest_row_per_utterance_inside_the_interval(
     day = timedelta(days=1)
     first = tmp_path / "part-0.parquet"
     second = tmp_path / "part-1.parquet"
-    pq.write_table(_keys_table(
-        ["a", "b", "c", "d", "e", "a"],
-        [T0, T0, T0, T0 - 30 * day, T0, T0 + day],
-        [T0, T0 + day, T0, T0, T0, T0],
-    ), first, row_group_size=2)
-    pq.write_table(_keys_table(
-        ["b", "c", "e", "f"],
-        [T0, T0, T0 + 40 * day, T0],
-        [T0, T0, T0, T0],
-    ), second)
+    pq.write_table(
+        _keys_table(
+            ["a", "b", "c", "d", "e", "a"],
+            [T0, T0, T0, T0 - 30 * day, T0, T0 + day],
+            [T0, T0 + day, T0, T0, T0, T0],
+        ),
+        first,
+        row_group_size=2,
+    )
+    pq.write_table(
+        _keys_table(
+            ["b", "c", "e", "f"],
+            [T0, T0, T0 + 40 * day, T0],
+            [T0, T0, T0, T0],
+        ),
+        second,
+    )
     selection = rw.select_rows([first, second], T0 - day, T0 + 2 * day)
     assert _picked(selection) == {
         "a": ("part-0.parquet", 5),  # later event time
@@ -71,8 +80,11 @@ def test_select_rows_takes_the_latest_row_per_utterance_inside_the_interval(
     assert by_id["a"] == rw.to_micros(T0 + day)
 
     unique = rw.select_rows([second], T0 - day, T0 + day)
-    assert _picked(unique) == {"b": ("part-1.parquet", 0), "c": ("part-1.parquet", 1),
-                               "f": ("part-1.parquet", 3)}
+    assert _picked(unique) == {
+        "b": ("part-1.parquet", 0),
+        "c": ("part-1.parquet", 1),
+        "f": ("part-1.parquet", 3),
+    }
     assert rw.select_rows([second], T0 + 50 * day, T0 + 60 * day) == []
 
 
@@ -118,19 +130,20 @@ def test_encoded_hset_holds_feasts_serialization_of_every_value() -> None:
         rw.FeatureField("label", None, ValueType.STRING, b"f-label"),
     ]
     vectors = [[0.5, -1.25, 3.0], [0.0, 0.0, 0.0], [1e-30, 7.0, -0.0]]
-    batch = pa.record_batch({
-        "vec": pa.array(vectors, pa.list_(pa.float32())),
-        "f32": pa.array([0.0, 1.5, -2.0], pa.float32()),
-        "f64": pa.array([0.1, 0.0, -1e300], pa.float64()),
-        "f64nan": pa.array([0.1, float("nan"), 2.0], pa.float64()),
-        "count": pa.array([0, -5, 2**40], pa.int64()),
-        "maybe": pa.array([None, 2.5, None], pa.float32()),
-        "label": pa.array(["x", "", "ünï"], pa.string()),
-    })
+    batch = pa.record_batch(
+        {
+            "vec": pa.array(vectors, pa.list_(pa.float32())),
+            "f32": pa.array([0.0, 1.5, -2.0], pa.float32()),
+            "f64": pa.array([0.1, 0.0, -1e300], pa.float64()),
+            "f64nan": pa.array([0.1, float("nan"), 2.0], pa.float64()),
+            "count": pa.array([0, -5, 2**40], pa.int64()),
+            "maybe": pa.array([None, 2.5, None], pa.float32()),
+            "label": pa.array(["x", "", "ünï"], pa.string()),
+        }
+    )
     micros = np.array([rw.to_micros(T0), rw.to_micros(T0) + 123_456, 0], dtype=np.int64)
     keys = [b"key-0", b"key-one", b"k2"]
-    feast_values = {f.field_key: _feast_bytes(batch.column(f.name), f.value_type)
-                    for f in features}
+    feast_values = {f.field_key: _feast_bytes(batch.column(f.name), f.value_type) for f in features}
     encoded = rw.encode_batch(batch, features, keys, micros, b"_ts:view")
     assert len(encoded) == 3
 
@@ -156,8 +169,12 @@ def test_encoded_hset_holds_feasts_serialization_of_every_value() -> None:
 def test_timestamp_values_match_protobuf_from_datetime() -> None:
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    moments = [T0, T0 + timedelta(microseconds=1), datetime(1969, 12, 31, 23, 59, 59, 500000,
-                                                             tzinfo=UTC), T0]
+    moments = [
+        T0,
+        T0 + timedelta(microseconds=1),
+        datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+        T0,
+    ]
     got = rw.timestamp_values(np.array([rw.to_micros(m) for m in moments], dtype=np.int64))
     for moment, raw in zip(moments, got, strict=True):
         stamp = Timestamp()
@@ -202,20 +219,33 @@ def test_small_batches_row_groups_and_nulls_write_exactly_what_feast_writes(
     extra = feature_rows(acoustic, ["x1", "x2", "x3", "x4", "x5"], seed=5)
     ratio = extra.column("speech_ratio").to_pylist()
     ratio[0], ratio[1], ratio[2] = None, None, 0.0  # group 0: all null
-    extra = extra.set_column(extra.schema.get_field_index("speech_ratio"),
-                             extra.schema.field("speech_ratio"), pa.array(ratio, pa.float32()))
+    extra = extra.set_column(
+        extra.schema.get_field_index("speech_ratio"),
+        extra.schema.field("speech_ratio"),
+        pa.array(ratio, pa.float32()),
+    )
     pitch = extra.column("pitch_hz").to_pylist()
     pitch[3] = float("nan")  # Feast stores a NaN scalar as null
-    extra = extra.set_column(extra.schema.get_field_index("pitch_hz"),
-                             extra.schema.field("pitch_hz"), pa.array(pitch, pa.float64()))
+    extra = extra.set_column(
+        extra.schema.get_field_index("pitch_hz"),
+        extra.schema.field("pitch_hz"),
+        pa.array(pitch, pa.float64()),
+    )
     path = workdir.feature_dir("acoustic") / "part-extra.parquet"
     pq.write_table(extra, path, row_group_size=2)
     # a re-extraction (later event time) and a row after the materialization end
-    write_features(workdir, feature_rows(acoustic, [corpus.ids[2]], event=T0 + timedelta(days=1),
-                                         seed=8), "acoustic", "reextract")
-    write_features(workdir, feature_rows(acoustic, ["future"],
-                                         event=datetime.now(UTC) + timedelta(days=5), seed=9),
-                   "acoustic", "future")
+    write_features(
+        workdir,
+        feature_rows(acoustic, [corpus.ids[2]], event=T0 + timedelta(days=1), seed=8),
+        "acoustic",
+        "reextract",
+    )
+    write_features(
+        workdir,
+        feature_rows(acoustic, ["future"], event=datetime.now(UTC) + timedelta(days=5), seed=9),
+        "acoustic",
+        "future",
+    )
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("NORDLID_FEAST_WRITE_BATCH", "2")
     dumps: dict[str, dict[bytes, dict[bytes, bytes]]] = {}
@@ -256,8 +286,12 @@ def test_a_stored_row_at_the_same_time_or_newer_is_kept_unless_dedup_is_off(
     monkeypatch.setenv("NORDLID_FEAST_PROJECT", f"nordlid_t{uuid.uuid4().hex[:10]}")
     monkeypatch.delenv("REDIS_URL", raising=False)
     lidnet = next(s for s in test_specs if s.name == "lidnet")
-    newer = write_features(workdir, feature_rows(lidnet, ["a", "b"], event=T0 + timedelta(days=2),
-                                                 seed=1), "lidnet", "newer")
+    newer = write_features(
+        workdir,
+        feature_rows(lidnet, ["a", "b"], event=T0 + timedelta(days=2), seed=1),
+        "lidnet",
+        "newer",
+    )
     view = _lidnet_view(workdir)
     project = f"nordlid_t{uuid.uuid4().hex[:10]}"
     older = workdir.root / "older.parquet"
@@ -267,8 +301,9 @@ def test_a_stored_row_at_the_same_time_or_newer_is_kept_unless_dedup_is_off(
     window = (T0 - timedelta(days=1), T0 + timedelta(days=3))
 
     def write(path: Path, dedup: bool = True) -> int:
-        return rw.write_view(redis_client, project, view, [path], *window, batch_rows=2,
-                             dedup=dedup, overlap=overlap)
+        return rw.write_view(
+            redis_client, project, view, [path], *window, batch_rows=2, dedup=dedup, overlap=overlap
+        )
 
     try:
         assert write(newer) == 2
@@ -304,8 +339,9 @@ def test_a_refused_write_names_the_view_and_leaves_the_client_usable(
     try:
         for dedup in (True, False):
             with pytest.raises(rw.RedisWriteError, match="view 'lidnet'.*WRONGTYPE"):
-                rw.write_view(redis_client, project, view, [path], T0, T0, batch_rows=2,
-                              dedup=dedup)
+                rw.write_view(
+                    redis_client, project, view, [path], T0, T0, batch_rows=2, dedup=dedup
+                )
             assert redis_client.ping()
     finally:
         _drop(redis_client, project)

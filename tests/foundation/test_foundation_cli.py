@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _nordlid(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nordlid.cli", *args],
+        [sys.executable, "-m", "pipeline.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -25,8 +25,17 @@ def test_help_lists_every_stage() -> None:
     out = _nordlid("--help")
     assert out.returncode == 0, out.stderr
     for command in (
-        "corpus", "validate", "extract", "features", "train", "evaluate",
-        "predict", "serve", "drift", "retrain", "run",
+        "corpus",
+        "validate",
+        "extract",
+        "features",
+        "train",
+        "evaluate",
+        "predict",
+        "serve",
+        "drift",
+        "retrain",
+        "run",
     ):
         assert command in out.stdout
 

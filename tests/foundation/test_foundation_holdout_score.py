@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nordlid.pipeline import PipelineSummary, format_summary, score_holdout
 from nordlid.workdir import Workdir
+from pipeline.run import PipelineSummary, format_summary, score_holdout
 
 
 def _line(path: Path, language: str | None = None, error: str | None = None) -> str:

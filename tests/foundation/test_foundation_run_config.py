@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nordlid.errors import ConfigError
-from nordlid.pipeline import RunConfig
+from pipeline.run import RunConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

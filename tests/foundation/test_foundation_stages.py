@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nordlid.stages import Stage, StageRunner
+from pipeline.runner import Stage, StageRunner
 
 
 def test_stage_skips_when_inputs_unchanged_and_reruns_when_changed(tmp_path: Path) -> None:

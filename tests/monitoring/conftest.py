@@ -13,7 +13,7 @@ if str(HERE) not in sys.path:
 
 from monitoring_helpers import MonitoringData, build_monitoring_data  # noqa: E402
 
-from validation.drift import DriftOutcome, compute_drift  # noqa: E402
+from monitoring.drift import DriftOutcome, compute_drift  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -169,9 +169,9 @@ def make_fetch(features: pd.DataFrame):  # noqa: ANN201 - a HistoricalFetch
 
 
 def drift_result(share: float, views: list[str], n_columns: int = 10) -> Any:
-    """An explicit :class:`~validation.drift.DriftResult`: ``share`` of scalar columns and
+    """An explicit :class:`~monitoring.drift.DriftResult`: ``share`` of scalar columns and
     the ``views`` drifted (every other column and view not)."""
-    from validation.drift import ColumnDrift, DriftResult, EmbeddingDrift
+    from monitoring.drift import ColumnDrift, DriftResult, EmbeddingDrift
 
     n_drifted = round(share * n_columns)
     cols = [

@@ -1,4 +1,4 @@
-"""The leave-one-out ridge domain classifier (``validation.drift_classifier``)."""
+"""The leave-one-out ridge domain classifier (``monitoring.drift_classifier``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
 
-from validation.drift import DriftConfig, compute_drift
-from validation.drift_classifier import (
+from monitoring.drift import DriftConfig, compute_drift
+from monitoring.drift_classifier import (
     ClassifierDriftMethod,
     classifier_test,
     leave_one_out_scores,

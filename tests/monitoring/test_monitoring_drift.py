@@ -17,8 +17,8 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from validation.drift import DriftConfig, DriftOutcome, compute_drift
-from validation.drift_report import report_dir, write_report
+from monitoring.drift import DriftConfig, DriftOutcome, compute_drift
+from monitoring.report import report_dir, write_report
 
 
 def _view_shares(outcome: DriftOutcome) -> dict[str, float]:

@@ -51,7 +51,7 @@ def _offline_store(workdir: Workdir, data: MonitoringData) -> None:
 def test_simulated_noise_is_reported_as_drift(
     workdir: Workdir, monitoring_data: MonitoringData
 ) -> None:
-    from nordlid.cli import app
+    from pipeline.cli import app
     from training.registry import ModelRegistry
     from training.train import train_model
 
@@ -106,7 +106,7 @@ def test_simulated_noise_is_reported_as_drift(
 def test_drift_without_serving_log_is_a_one_line_error(
     workdir: Workdir, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nordlid.cli import main
+    from pipeline.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["drift"])
@@ -119,7 +119,7 @@ def test_drift_without_serving_log_is_a_one_line_error(
 def test_bad_since_is_a_one_line_error(
     workdir: Workdir, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nordlid.cli import main
+    from pipeline.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["drift", "--since", "soon"])
@@ -130,7 +130,7 @@ def test_bad_since_is_a_one_line_error(
 def test_retrain_without_champion_is_a_one_line_error(
     workdir: Workdir, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nordlid.cli import main
+    from pipeline.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["retrain", "--no-track"])
@@ -146,7 +146,7 @@ def test_retrain_without_champion_is_a_one_line_error(
 def test_simulate_with_an_empty_mini_ref_is_a_one_line_error(
     workdir: Workdir, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nordlid.cli import main
+    from pipeline.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["drift", "simulate", "--mini", ""])

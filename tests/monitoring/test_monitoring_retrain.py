@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 from monitoring_helpers import MonitoringData, drift_result, make_fetch
 
-from nordlid.workdir import Workdir
-from training.continuous import (
+from monitoring.continuous import (
     GATE_SPLIT,
     TRAIN_ENTITIES_FILE,
     RetrainConfig,
@@ -25,9 +24,10 @@ from training.continuous import (
     WindowConfig,
     retrain,
 )
+from monitoring.drift import DriftOutcome
+from nordlid.workdir import Workdir
 from training.registry import GateConfig, ModelRegistry
 from training.train import train_model
-from validation.drift import DriftOutcome
 
 ROTATE = {"da": "is", "is": "no", "no": "sv", "sv": "da"}
 

@@ -10,24 +10,24 @@ import pytest
 from monitoring_helpers import drift_result
 from pydantic import ValidationError
 
-from nordlid.errors import ConfigError
-from training.continuous import (
+from monitoring.continuous import (
     RetrainConfig,
     RetrainError,
     WindowConfig,
     check_balance,
     sliding_window,
 )
-from validation.drift import (
+from monitoring.data import parse_duration, select_window
+from monitoring.drift import (
     DriftConfig,
     DriftDataError,
     feature_layout,
     null_auc_threshold,
     vector_matrix,
 )
-from validation.drift_data import parse_duration, select_window
-from validation.drift_feedback import live_accuracy
-from validation.drift_triggers import TriggerConfig, evaluate_triggers
+from monitoring.feedback import live_accuracy
+from monitoring.triggers import TriggerConfig, evaluate_triggers
+from nordlid.errors import ConfigError
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -180,8 +180,8 @@ def test_sliding_window_keeps_the_most_recent_rows() -> None:
 def test_simulated_requests_are_answered_and_logged_by_the_serving_cascade() -> None:
     import json
 
+    from monitoring.simulate import SimulationConfig, simulate_rows
     from serving.predictor import Predictor
-    from validation.drift_simulate import SimulationConfig, simulate_rows
 
     asked: list[tuple[list[str], float]] = []
 

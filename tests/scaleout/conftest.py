@@ -217,10 +217,23 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
             procs.append(
                 subprocess.Popen(
                     [
-                        "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--dir", str(node_dir), "--save", "", "--appendonly", "no",
-                        "--protected-mode", "no",
+                        "redis-server",
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--dir",
+                        str(node_dir),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--protected-mode",
+                        "no",
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -230,13 +243,24 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
             _wait_ping(port, proc)
         nodes = [f"127.0.0.1:{p}" for p in ports]
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0",
-             "--cluster-yes"],
-            check=True, capture_output=True, timeout=60,
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *nodes,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         # `--cluster create` waits until the nodes agree on the configuration
         subprocess.run(
-            ["redis-cli", "--cluster", "check", nodes[0]], check=True, capture_output=True,
+            ["redis-cli", "--cluster", "check", nodes[0]],
+            check=True,
+            capture_output=True,
             timeout=60,
         )
         _wait_cluster_ok(ports)

@@ -27,17 +27,26 @@ from .conftest import write_small_repo
 def test_scale_out_config_names_feasts_ray_engine_and_stores(workdir: Workdir) -> None:
     settings = settings_from_env(workdir, env={})
     scale = scale_out_from_env(
-        {"NORDLID_RAY_ADDRESS": "ray://head:10001", "NORDLID_FEAST_WRITE_CONCURRENCY": "8",
-         "NORDLID_REDIS_CLUSTER": "10.0.0.1:7000, 10.0.0.2:7000"}
+        {
+            "NORDLID_RAY_ADDRESS": "ray://head:10001",
+            "NORDLID_FEAST_WRITE_CONCURRENCY": "8",
+            "NORDLID_REDIS_CLUSTER": "10.0.0.1:7000, 10.0.0.2:7000",
+        }
     )
     path = write_scale_out_config(workdir, settings, scale)
     config = yaml.safe_load(path.read_text())
-    assert config["batch_engine"] == {"type": "ray.engine", "write_concurrency": 8,
-                                      "enable_ray_logging": False,
-                                      "ray_address": "ray://head:10001"}
+    assert config["batch_engine"] == {
+        "type": "ray.engine",
+        "write_concurrency": 8,
+        "enable_ray_logging": False,
+        "ray_address": "ray://head:10001",
+    }
     assert config["offline_store"]["type"] == "ray"
-    assert config["online_store"] == {"type": "redis", "redis_type": "redis_cluster",
-                                      "connection_string": "10.0.0.1:7000,10.0.0.2:7000"}
+    assert config["online_store"] == {
+        "type": "redis",
+        "redis_type": "redis_cluster",
+        "connection_string": "10.0.0.1:7000,10.0.0.2:7000",
+    }
     assert config["materialization"]["online_write_batch_size"] == settings.write_batch_size
     # Feast itself accepts the file
     from feast.repo_config import RepoConfig
@@ -47,8 +56,9 @@ def test_scale_out_config_names_feasts_ray_engine_and_stores(workdir: Workdir) -
     assert type(parsed.offline_store).__name__ == "RayOfflineStoreConfig"
 
     # SQLite is one file: one writer, whatever the setting says
-    sqlite = yaml.safe_load(write_scale_out_config(
-        workdir, settings, ScaleOutSettings(write_concurrency=8)).read_text())
+    sqlite = yaml.safe_load(
+        write_scale_out_config(workdir, settings, ScaleOutSettings(write_concurrency=8)).read_text()
+    )
     assert sqlite["batch_engine"]["write_concurrency"] == 1
     assert sqlite["online_store"]["type"] == "sqlite"
 
@@ -75,8 +85,9 @@ def test_materialize_and_read_through_ray(ray_local: None, feast_project) -> Non
     for got, exp in zip(online["lidnet__embedding"], want, strict=True):
         np.testing.assert_array_equal(got, np.asarray(exp, np.float32))
     acoustic = store.online_features(workdir, "lid_acoustic", ids)
-    assert acoustic["acoustic__n_frames"].tolist() == tables["acoustic"].column(
-        "n_frames").to_pylist()
+    assert (
+        acoustic["acoustic__n_frames"].tolist() == tables["acoustic"].column("n_frames").to_pylist()
+    )
 
     # the point-in-time join on Ray gives what the file offline store gives
     entity_df = pd.DataFrame({"utterance_id": ids[::-1], "event_timestamp": datetime.now(UTC)})

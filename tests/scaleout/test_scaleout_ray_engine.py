@@ -22,7 +22,10 @@ def _assert_same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
         for uid, x, y in zip(a["utterance_id"], a[col], b[col], strict=True):
             if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
                 np.testing.assert_allclose(
-                    np.asarray(x, np.float32), np.asarray(y, np.float32), rtol=1e-5, atol=1e-6,
+                    np.asarray(x, np.float32),
+                    np.asarray(y, np.float32),
+                    rtol=1e-5,
+                    atol=1e-6,
                     err_msg=f"{col} of {uid}",
                 )
             elif x is None or y is None or (isinstance(x, float) and np.isnan(x)):
@@ -38,18 +41,37 @@ def test_ray_engine_matches_local_engine_and_resumes(
     ray_wd = Workdir(tmp_path / "ray").ensure()
     n_ok = len(small_manifest) - 1
 
-    local = run_extraction(local_wd, ["acoustic"], manifest=small_manifest, device="cpu",
-                           batch_seconds=6.0, show_progress=False)["acoustic"]
+    local = run_extraction(
+        local_wd,
+        ["acoustic"],
+        manifest=small_manifest,
+        device="cpu",
+        batch_seconds=6.0,
+        show_progress=False,
+    )["acoustic"]
     assert local.extracted == n_ok
 
     # A first Ray run stops after 5 utterances: whole parts only, the rest is resumed.
-    first = run_extraction_ray(ray_wd, ["acoustic"], manifest=small_manifest, limit=5,
-                               batch_seconds=6.0, rows_per_part=4, show_progress=False)["acoustic"]
+    first = run_extraction_ray(
+        ray_wd,
+        ["acoustic"],
+        manifest=small_manifest,
+        limit=5,
+        batch_seconds=6.0,
+        rows_per_part=4,
+        show_progress=False,
+    )["acoustic"]
     assert first.extracted + len(first.failed) == 5
     assert not list(ray_wd.feature_dir("acoustic").glob(".*.tmp"))
 
-    rest = run_extraction_ray(ray_wd, ["acoustic"], manifest=small_manifest, batch_seconds=6.0,
-                              rows_per_part=4, show_progress=False)["acoustic"]
+    rest = run_extraction_ray(
+        ray_wd,
+        ["acoustic"],
+        manifest=small_manifest,
+        batch_seconds=6.0,
+        rows_per_part=4,
+        show_progress=False,
+    )["acoustic"]
     assert rest.skipped == first.extracted
     assert first.extracted + rest.extracted == n_ok
     # unreadable audio is reported (and retried by every run, as the local engine does)
@@ -68,12 +90,19 @@ def test_ray_engine_matches_local_engine_and_resumes(
         assert lineage["engine"]["runner"] == "ray"
 
     # The local engine sees the Ray parts as done: the same resume rule both ways.
-    again = run_extraction(ray_wd, ["acoustic"], manifest=small_manifest, device="cpu",
-                           batch_seconds=6.0, show_progress=False)["acoustic"]
+    again = run_extraction(
+        ray_wd,
+        ["acoustic"],
+        manifest=small_manifest,
+        device="cpu",
+        batch_seconds=6.0,
+        show_progress=False,
+    )["acoustic"]
     assert again.extracted == 0 and again.skipped == n_ok
     readable = small_manifest[small_manifest["utterance_id"] != "broken-0001"]
-    up = run_extraction_ray(ray_wd, ["acoustic"], manifest=readable, batch_seconds=6.0,
-                            show_progress=False)["acoustic"]
+    up = run_extraction_ray(
+        ray_wd, ["acoustic"], manifest=readable, batch_seconds=6.0, show_progress=False
+    )["acoustic"]
     assert up.status == "up-to-date" and up.skipped == n_ok
 
 

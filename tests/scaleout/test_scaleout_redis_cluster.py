@@ -22,15 +22,17 @@ def _keys_per_master(client) -> dict[str, int]:
     return {n.name: int(client.get_redis_connection(n).dbsize()) for n in client.get_primaries()}
 
 
-def test_materialize_and_read_through_redis_cluster(redis_cluster: list[str],
-                                                    feast_project) -> None:
+def test_materialize_and_read_through_redis_cluster(
+    redis_cluster: list[str], feast_project
+) -> None:
     workdir, project = feast_project
     from extractors.registry import all_specs
 
     tables = write_small_repo(workdir, all_specs(), n=40)
     store.apply(workdir)
-    scale = ScaleOutSettings(batch_engine="local", offline_store="file",
-                             redis_cluster_nodes=tuple(redis_cluster))
+    scale = ScaleOutSettings(
+        batch_engine="local", offline_store="file", redis_cluster_nodes=tuple(redis_cluster)
+    )
     result = materialize_scaled(workdir, scale)
     assert set(result.materialized) == {"acoustic", "lidnet", "utterance_labels"}
 
@@ -52,7 +54,9 @@ def test_materialize_and_read_through_redis_cluster(redis_cluster: list[str],
         # the direct read path of serving works on a cluster client too
         fs = scale_out_store(workdir, scale)
         reader = RedisOnlineReader(
-            client, project, [ViewFields(view="lidnet", features=(("embedding", 16),))],
+            client,
+            project,
+            [ViewFields(view="lidnet", features=(("embedding", 16),))],
             join_key=JOIN_KEY,
             entity_key_serialization_version=fs.config.entity_key_serialization_version,
         )

@@ -93,7 +93,7 @@ def test_compose_services_volumes_healthchecks_env() -> None:
 def _cli_help(args: list[str]) -> str:
     from typer.testing import CliRunner
 
-    from nordlid.cli import app
+    from pipeline.cli import app
 
     result = CliRunner().invoke(app, [*args, "--help"])
     assert result.exit_code == 0, (args, result.output)

@@ -137,7 +137,7 @@ def test_only_unsure_inputs_escalate(served_workdir, rng) -> None:
 def test_predict_cli_json_lines(served_workdir, rng, tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from nordlid.cli import app
+    from pipeline.cli import app
 
     folder = tmp_path / "clips"
     (folder / "sub").mkdir(parents=True)
@@ -168,7 +168,7 @@ def test_predict_cli_json_lines(served_workdir, rng, tmp_path) -> None:
 
 
 def test_predict_cli_without_model_is_one_line_exit_2(workdir, tmp_path) -> None:
-    from nordlid.cli import main
+    from pipeline.cli import main
 
     clip = tmp_path / "a.wav"
     clip.write_bytes(wav_bytes(np.zeros(16_000, np.float32)))

@@ -110,7 +110,7 @@ def test_train_track_evaluate_through_feature_store(toy_world):
 
     from typer.testing import CliRunner
 
-    from nordlid.cli import app
+    from pipeline.cli import app
 
     result = CliRunner().invoke(app, ["evaluate", "--model", "lid-toy2-mlp@1"])
     assert result.exit_code == 0, result.output

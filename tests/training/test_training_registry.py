@@ -226,7 +226,7 @@ def test_model_on_another_backbone_checkpoint_fails_clearly(monkeypatch):
 
 
 def test_drift_reference_adds_the_features_of_further_models(workdir, tmp_path, toy_extractor):
-    from validation.drift_data import TRAIN_ENTITIES_FILE, load_reference
+    from monitoring.data import TRAIN_ENTITIES_FILE, load_reference
 
     manifest, table = _toy_corpus(20)
     store = make_feast_store(tmp_path, table, vector_length=3)

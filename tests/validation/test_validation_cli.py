@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from corpus.manifest import read_manifest, write_manifest
-from nordlid.cli import app, main
+from pipeline.cli import app, main
 
 
 def _small_manifest(synth_corpus: tuple[Path, pd.DataFrame], out: Path) -> Path:

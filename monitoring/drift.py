@@ -8,14 +8,14 @@ prediction columns ``language`` and ``confidence``:
   the share of drifted columns and the dataset verdict (share ≥ ``drift_share``);
 - every vector feature → an embedding drift method over its components, standardised
   with the reference statistics: by default ``classifier``
-  (:mod:`validation.drift_classifier`: a leave-one-out ridge domain classifier against a
+  (:mod:`monitoring.drift_classifier`: a leave-one-out ridge domain classifier against a
   permutation null, stable on small windows), or Evidently's ``model``, ``mmd``,
   ``ratio`` or ``distance``; short vectors (≤ ``expand_max_length``, e.g. MFCC means) are also
   tested per component, so a report names the drifted coefficient;
 - ``language`` → prediction drift (categorical test), ``confidence`` → confidence drift.
 
-Nothing here reads or writes files: loading lives in :mod:`validation.drift_data`,
-report files in :mod:`validation.drift_report`.
+Nothing here reads or writes files: loading lives in :mod:`monitoring.data`,
+report files in :mod:`monitoring.report`.
 """
 
 from __future__ import annotations
@@ -29,32 +29,23 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from nordlid.errors import NordlidError
+from serving.request_log import SERVING_LOG_FIXED
 
 log = logging.getLogger(__name__)
 
 EmbeddingMethod = Literal["classifier", "model", "mmd", "ratio", "distance"]
-NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
-    {
-        "request_id",
-        "timestamp",
-        "route",
-        "timings",
-        "model",
-        "language",
-        "confidence",
-        "probabilities",
-        "escalated",
-        "duration_s",
-        "utterance_id",
-        "event_timestamp",
-        "found",
-        "created_timestamp",
-        "split",
-        "condition",
-        "path",
-        "source",
-    }
-)
+# bookkeeping columns of the serving log (its schema lives with its writer) and of the
+# manifest / offline-store joins: never features
+NON_FEATURE_COLUMNS: frozenset[str] = frozenset(SERVING_LOG_FIXED) | {
+    "utterance_id",
+    "event_timestamp",
+    "found",
+    "created_timestamp",
+    "split",
+    "condition",
+    "path",
+    "source",
+}
 
 
 class DriftDataError(NordlidError):
@@ -323,7 +314,7 @@ def _drift_method(config: DriftConfig, n_reference: int, n_current: int) -> Any:
     )
 
     if config.embedding_method == "classifier":
-        from validation.drift_classifier import ClassifierDriftMethod
+        from monitoring.drift_classifier import ClassifierDriftMethod
 
         return ClassifierDriftMethod(
             ridge=config.embedding_ridge,
@@ -379,7 +370,7 @@ def embedding_drift(
             f"feature {feature!r}: {len(ref)} reference and {len(cur)} current vectors; "
             f"need at least {config.min_rows} of each"
         )
-    from validation.drift_classifier import ClassifierDriftMethod
+    from monitoring.drift_classifier import ClassifierDriftMethod
 
     method = _drift_method(config, len(ref), len(cur))
     p_value: float | None = None

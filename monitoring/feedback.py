@@ -12,7 +12,7 @@ import logging
 import pandas as pd
 from pydantic import BaseModel
 
-from validation.drift import DriftDataError
+from monitoring.drift import DriftDataError
 
 log = logging.getLogger(__name__)
 

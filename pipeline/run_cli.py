@@ -18,8 +18,8 @@ def run(
     force: bool = typer.Option(False, "--force", help="Re-run every stage even if up to date."),
 ) -> None:
     """Run the whole pipeline on embedded defaults; up-to-date stages are skipped."""
-    from nordlid.pipeline import RunConfig, format_summary, run_pipeline
     from nordlid.workdir import Workdir
+    from pipeline.run import RunConfig, format_summary, run_pipeline
 
     cfg = RunConfig.load(config, per_language=per_language, seed=seed)
     summary = run_pipeline(Workdir.from_env(), cfg, force=force)

@@ -6,7 +6,7 @@ train mini + premium (cascade threshold tuned on dev) → evaluate → held-out 
 → drift on a simulated noisy batch → summary.
 
 Each stage calls the same stage function as its CLI command, and is skipped when its
-outputs are up to date (:mod:`nordlid.stages`), so a second run is fast and an interrupted
+outputs are up to date (:mod:`pipeline.runner`), so a second run is fast and an interrupted
 run continues where it stopped (extraction itself also resumes part by part).
 """
 
@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from nordlid import __version__
 from nordlid.errors import ConfigError
-from nordlid.stages import Stage, StageRunner
 from nordlid.workdir import Workdir
+from pipeline.runner import Stage, StageRunner
 
 if TYPE_CHECKING:
     from training.dataset import HistoricalFetch
@@ -256,8 +256,8 @@ def score_holdout(
 
 
 def stage_drift(wd: Workdir, cfg: RunConfig, fetch: HistoricalFetch | None = None) -> str:
-    from validation.drift_monitor import run_drift
-    from validation.drift_simulate import SimulationConfig, simulate
+    from monitoring.check import run_drift
+    from monitoring.simulate import SimulationConfig, simulate
 
     sim = SimulationConfig(noise_snr_db=cfg.drift_noise_snr_db, n=cfg.drift_requests, seed=cfg.seed)
     # the simulated requests go through the serving cascade, which computes mini's

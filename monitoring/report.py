@@ -4,7 +4,7 @@
   embeddings, predictions, confidence) and a link to Evidently's own interactive page;
 - ``evidently-features.html|json`` and ``evidently-predictions.html|json``: Evidently's
   snapshots (feature columns; language and confidence);
-- ``drift.json``: :class:`~validation.drift.DriftResult` plus the verdict and metadata.
+- ``drift.json``: :class:`~monitoring.drift.DriftResult` plus the verdict and metadata.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from validation.drift import ColumnDrift, DriftOutcome, DriftResult
+from monitoring.drift import ColumnDrift, DriftOutcome, DriftResult
 
 log = logging.getLogger(__name__)
 

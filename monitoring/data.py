@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from monitoring.drift import DriftDataError
 from nordlid.errors import ConfigError, NordlidError
 from nordlid.workdir import Workdir
 from training.dataset import HistoricalFetch, feast_fetch
-from validation.drift import DriftDataError
 
 log = logging.getLogger(__name__)
 
+# in a model version directory: the entities it was trained on (its drift reference)
 TRAIN_ENTITIES_FILE = "train_entities.parquet"
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

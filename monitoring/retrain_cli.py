@@ -35,10 +35,10 @@ def retrain(
     """Continuous training: triggers, sliding window, validation gates, promotion gate."""
     from pydantic import ValidationError
 
+    from monitoring.continuous import RetrainConfig, gather_evidence
+    from monitoring.continuous import retrain as run_retrain
+    from monitoring.data import parse_duration
     from nordlid.workdir import Workdir
-    from training.continuous import RetrainConfig, gather_evidence
-    from training.continuous import retrain as run_retrain
-    from validation.drift_data import parse_duration
 
     try:
         config = (

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from nordlid.workdir import Workdir
-from validation.drift import DriftConfig, DriftDataError, DriftResult, compute_drift
-from validation.drift_data import (
+from monitoring.data import (
     HistoricalFetch,
     Reference,
     load_feedback,
     load_reference,
     load_serving_log,
 )
-from validation.drift_feedback import LiveAccuracy, live_accuracy
-from validation.drift_report import report_dir, write_report
+from monitoring.drift import DriftConfig, DriftDataError, DriftResult, compute_drift
+from monitoring.feedback import LiveAccuracy, live_accuracy
+from monitoring.report import report_dir, write_report
+from nordlid.workdir import Workdir
 
 log = logging.getLogger(__name__)
 

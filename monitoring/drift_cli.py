@@ -49,10 +49,10 @@ def drift(
         return
     from pydantic import ValidationError
 
+    from monitoring.check import run_drift
+    from monitoring.data import parse_duration
+    from monitoring.drift import DriftConfig
     from nordlid.workdir import Workdir
-    from validation.drift import DriftConfig
-    from validation.drift_data import parse_duration
-    from validation.drift_monitor import run_drift
 
     try:
         if config_file is not None:
@@ -109,10 +109,10 @@ def simulate(
     """Produce a drifted serving log from held-out audio, answered by the serving cascade."""
     from pydantic import ValidationError
 
+    from monitoring.simulate import SimulationConfig
+    from monitoring.simulate import simulate as run_simulation
     from nordlid.workdir import Workdir
     from serving.settings import load_settings
-    from validation.drift_simulate import SimulationConfig
-    from validation.drift_simulate import simulate as run_simulation
 
     try:
         config = SimulationConfig(

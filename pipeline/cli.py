@@ -59,12 +59,11 @@ def _mount() -> None:
     from corpus import cli as corpus_cli
     from extractors import cli as extractors_cli
     from feature_repo import cli as features_cli
-    from nordlid import pipeline_cli
+    from monitoring import drift_cli, retrain_cli
+    from pipeline import run_cli
     from serving import cli as serving_cli
     from training import cli as training_cli
-    from training import retrain_cli
     from validation import cli as validation_cli
-    from validation import drift_cli
 
     app.add_typer(corpus_cli.app, name="corpus", help="Build the utterance manifest.")
     app.command("validate")(validation_cli.validate)
@@ -76,7 +75,7 @@ def _mount() -> None:
     app.command("serve")(serving_cli.serve)
     app.add_typer(drift_cli.drift_app, name="drift", help="Evidently drift reports.")
     app.command("retrain")(retrain_cli.retrain)
-    app.command("run")(pipeline_cli.run)
+    app.command("run")(run_cli.run)
 
 
 _mount()

@@ -1,6 +1,6 @@
 """Continuous training: triggers → sliding window → validation gates → candidate → promotion.
 
-1. **Triggers** (``validation.drift_triggers``): drift share, embedding drift, live
+1. **Triggers** (``monitoring.triggers``): drift share, embedding drift, live
    accuracy drop, schedule — each records why it fired.  Nothing fired and no ``force``:
    the run stops there (and says so in its report).
 2. **Sliding window** over all labelled utterances (``data/manifest.parquet``): the most
@@ -35,23 +35,23 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitoring.data import TRAIN_ENTITIES_FILE
+from monitoring.drift import DriftConfig, DriftResult
+from monitoring.feedback import LiveAccuracy
+from monitoring.triggers import TriggerConfig, TriggerFiring, evaluate_triggers
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
+from training.dataset import HistoricalFetch, feast_fetch
 from training.registry import GateConfig, ModelRegistry
-from validation.drift import DriftConfig, DriftResult
-from validation.drift_feedback import LiveAccuracy
-from validation.drift_triggers import TriggerConfig, TriggerFiring, evaluate_triggers
 
 log = logging.getLogger(__name__)
 
 GATE_SPLIT = "window_dev"
-TRAIN_ENTITIES_FILE = "train_entities.parquet"
 
 # (window manifest rows, workdir) → (accepted rows, quarantined rows with a "reasons" column)
 ValidateFn = Callable[[pd.DataFrame, Workdir], tuple[pd.DataFrame, pd.DataFrame]]
 # (workdir, accepted window rows, feature views) → None; features exist afterwards
 PrepareFn = Callable[[Workdir, pd.DataFrame, list[str]], None]
-HistoricalFetch = Callable[[Workdir, str, pd.DataFrame], pd.DataFrame]
 
 
 class RetrainError(NordlidError):
@@ -206,15 +206,7 @@ def default_prepare(workdir: Workdir, window_rows: pd.DataFrame, views: list[str
 
 
 def _fetch(fetch: HistoricalFetch | None) -> HistoricalFetch:
-    if fetch is not None:
-        return fetch
-
-    def real(workdir: Workdir, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
-        from feature_repo.store import historical_features
-
-        return historical_features(workdir, service, entity_df)
-
-    return real
+    return fetch if fetch is not None else feast_fetch
 
 
 def evaluate_model(
@@ -529,10 +521,10 @@ def gather_evidence(
     fetch: HistoricalFetch | None = None,
 ) -> RetrainInputs:
     """Drift report of the served window (written to reports/drift/) and live accuracy."""
-    from validation.drift import DriftDataError
-    from validation.drift_data import load_feedback, load_serving_log
-    from validation.drift_feedback import live_accuracy
-    from validation.drift_monitor import run_drift
+    from monitoring.check import run_drift
+    from monitoring.data import load_feedback, load_serving_log
+    from monitoring.drift import DriftDataError
+    from monitoring.feedback import live_accuracy
 
     inputs = RetrainInputs()
     try:

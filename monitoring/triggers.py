@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from validation.drift import DriftResult
-from validation.drift_feedback import LiveAccuracy
+from monitoring.drift import DriftResult
+from monitoring.feedback import LiveAccuracy
 
 
 class TriggerConfig(BaseModel):
