@@ -427,6 +427,51 @@ def test_predict_cli_answers_no_speech(served_workdir, tmp_path, monkeypatch) ->
     assert by_name["speech"]["language"] in LANGUAGES
 
 
+def _tones() -> dict[str, np.ndarray]:
+    t = np.arange(3 * SR) / SR
+    out = {
+        f"sine {hz} Hz x{a}": a * np.sin(2 * np.pi * hz * t)
+        for hz in (60, 150, 300, 1000, 3000, 7000)
+        for a in (0.01, 0.5, 0.99)
+    }
+    out["square 140 Hz"] = 0.3 * np.sign(np.sin(2 * np.pi * 140 * t))
+    out["tone at a syllable rate (4 Hz AM)"] = (
+        0.5 * np.sin(2 * np.pi * 200 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t))
+    )
+    out["chirp 100-1600 Hz"] = 0.5 * np.sin(2 * np.pi * (100 + 250 * t) * t)
+    out["DC offset"] = np.full(t.size, 0.5)
+    out["clipped white noise"] = np.clip(np.random.default_rng(3).standard_normal(t.size), -1, 1)
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def test_silero_vad_alone_finds_no_speech_in_tones_and_noise(tmp_path) -> None:
+    """Why the gate needs no extra spectral-flatness or harmonicity check."""
+    from serving.speech import NoSpeechError, SpeechGate
+
+    gate = SpeechGate(0.3)
+    for name, wave in {**_tones(), **{k: f() for k, f in NON_SPEECH.items()}}.items():
+        assert gate.speech_seconds(wave) == 0.0, name
+        with pytest.raises(NoSpeechError):
+            gate.check(wave)
+    assert gate.check(speech_wave(tmp_path)) > 1.0
+
+
+def test_stream_speech_scanned_in_chunks_agrees_with_the_whole_wave(tmp_path) -> None:
+    from serving.speech import SpeechGate, StreamSpeech
+
+    gate = SpeechGate(0.3)
+    wave = speech_wave(tmp_path)
+    stream = StreamSpeech(gate, window_s=30.0)
+    for i in range(0, wave.size, 4000):
+        stream.add(wave[i : i + 4000])
+        stream.speech_seconds()
+    assert abs(stream.speech_seconds() - gate.speech_seconds(wave)) < 0.2
+    silent = StreamSpeech(gate, window_s=2.0)  # only the window counts
+    silent.add(wave)
+    silent.add(silence(4.0))
+    assert silent.speech_seconds() == 0.0
+
+
 # --- the real server: its log ----------------------------------------------------------------
 def _live_ws(
     url: str, frames: list[bytes | str], stop_after: int = 100, **kwargs: Any
