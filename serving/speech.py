@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 NO_SPEECH = "no_speech"
 SAMPLE_RATE = 16_000
 VAD_FRAME = 512  # samples per silero-vad frame at 16 kHz
+MAX_PENDING = 256  # received arrays kept before they are joined
 
 
 class NoSpeechError(RequestError):
@@ -150,7 +151,7 @@ class StreamSpeech:
         self._pending.append(samples)
         self._pending_n += samples.size
         limit = int(self.window_s * self.sample_rate)
-        if self._pending_n > 2 * limit:  # only the window can still count
+        if self._pending_n > 2 * limit or len(self._pending) > MAX_PENDING:  # the window counts
             joined = np.concatenate(self._pending)[-limit:]
             self._pending, self._pending_n = [joined], joined.size
 

@@ -24,6 +24,7 @@ from serving.errors import RequestError
 from serving.speech import StreamSpeech
 
 MIN_RATE, DEFAULT_MAX_RATE = 8_000, 48_000
+MAX_CHUNKS = 256  # arrays kept before they are joined (tiny frames cost ~100 bytes each)
 
 
 CONTROL_MAX_CHARS = 4096  # text (control) messages: the config and "end"
@@ -112,7 +113,7 @@ class StreamBuffer:
         self._n += samples.size
         self._received += samples.size
         limit = int(self.max_duration_s * self.sample_rate)
-        if self._n > 2 * limit:
+        if self._n > 2 * limit or len(self._chunks) > MAX_CHUNKS:  # a flood of tiny frames
             self._compact(limit)
 
     def _compact(self, limit: int) -> None:
