@@ -10,21 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile, WebSocket
+from fastapi import APIRouter, FastAPI, File, Request, UploadFile, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocketDisconnect
 
 from nordlid import __version__
 from nordlid.errors import NordlidError
@@ -35,11 +32,13 @@ from serving.errors import (
     RequestError,
     UnknownUtteranceError,
 )
+from serving.guard import BodyRule, RequestGuard, install_log_redaction
 from serving.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
 from serving.predictor import FeatureComputer, ModelLoader, OnlineStore
-from serving.service import Service, response
+from serving.service import Service
 from serving.settings import ServingSettings
-from serving.stream import StreamBuffer, is_end, parse_start
+from serving.speech import NoSpeechError
+from serving.stream_session import StreamSlots, serve_stream
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,71 +64,39 @@ class IdentifyOut(BaseModel):
     request_id: str
 
 
+class NoSpeechOut(BaseModel):
+    detail: str
+    reason: Literal["no_speech"]
+    speech_s: float = Field(description="Seconds of speech silero-vad found.")
+
+
+IDENTIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": NoSpeechOut,
+        "description": "No speech: less than NORDLID_MIN_SPEECH_S seconds of speech "
+        '(silence, noise, tones) — `{"detail", "reason": "no_speech", "speech_s"}`; '
+        "bad audio (too short, too long, corrupt) is a 422 with only `detail`.",
+    },
+    401: {"description": "missing API key"},
+    403: {"description": "wrong API key"},
+    413: {"description": "upload too large"},
+    415: {"description": "not multipart/form-data, or the file is not audio"},
+}
+
+
+def body_rules(settings: ServingSettings) -> dict[tuple[str, str], BodyRule]:
+    """Per-route body limits beyond the JSON default (RequestGuard's table)."""
+    return {
+        ("POST", IDENTIFY_PATH): BodyRule(
+            settings.max_upload_bytes + MULTIPART_OVERHEAD,
+            f"{settings.max_upload_bytes} bytes of audio",
+            content_type="multipart/form-data",
+            content_type_hint="send multipart/form-data with the audio in a field named 'file'",
+        ),
+    }
+
+
 # --- middleware ---------------------------------------------------------------------------
-class UploadGuard:
-    """Rejects non-multipart or oversized uploads to /v1/identify before the body is parsed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, api_key: str | None = None) -> None:
-        self.app = app
-        self.max_body = max_bytes + MULTIPART_OVERHEAD
-        self.max_bytes = max_bytes
-        self.api_key = api_key
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != IDENTIFY_PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        try:  # authenticate before reading (or rejecting) any body
-            check_api_key(self.api_key, headers.get("x-api-key"), headers.get("authorization"))
-        except RequestError as exc:
-            await _send_json(scope, receive, send, exc.status, exc.reason)
-            return
-        ctype = headers.get("content-type", "")
-        if not ctype.lower().startswith("multipart/form-data"):
-            shown = ctype or "none"
-            await _send_json(
-                scope,
-                receive,
-                send,
-                415,
-                (
-                    f"content type {shown!r} is wrong: send multipart/form-data with the audio "
-                    "in a field named 'file'"
-                ),
-            )
-            return
-        length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            await _send_json(
-                scope,
-                receive,
-                send,
-                413,
-                (f"upload of {length} bytes is too large (limit {self.max_bytes} bytes of audio)"),
-            )
-            return
-        seen = 0
-        max_body, max_bytes = self.max_body, self.max_bytes
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > max_body:
-                    raise HTTPException(
-                        413, f"upload is too large (limit {max_bytes} bytes of audio)"
-                    )
-            return message
-
-        await self.app(scope, counting_receive, send)
-
-
-async def _send_json(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
-    await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
-
-
 class MetricsMiddleware:
     """Request counts and latency per route template (and answering model)."""
 
@@ -175,6 +142,7 @@ def create_app(
     from serving.settings import load_settings
 
     settings = settings or load_settings()
+    install_log_redaction()
     workdir = settings.workdir_obj
     if loader is None or features is None or store is None:
         from serving.adapters import ExtractorFeatureComputer, FeastOnlineStore, RegistryModelLoader
@@ -218,16 +186,10 @@ def create_app(
     app.state.service = service
     _install_error_handlers(app)
 
-    def require_api_key(request: Request) -> None:
-        check_api_key(
-            settings.api_key_value(),
-            request.headers.get("x-api-key"),
-            request.headers.get("authorization"),
-        )
+    # the API key and the body limits are checked by RequestGuard, before any body is read
+    v1 = APIRouter(prefix="/v1")
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-
-    @v1.post("/identify", response_model=IdentifyOut)
+    @v1.post("/identify", response_model=IdentifyOut, responses=IDENTIFY_RESPONSES)
     async def identify(
         request: Request,
         file: UploadFile = File(..., description="WAV, FLAC, OGG or MP3; any rate; mono/stereo"),
@@ -262,9 +224,11 @@ def create_app(
 
     app.include_router(v1)
 
+    slots = StreamSlots(settings.max_streams)
+
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
-        await _stream(ws, service, settings, compute)
+        await serve_stream(ws, service, settings, compute, slots)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -280,7 +244,10 @@ def create_app(
         return Response(service.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
     app.add_middleware(
-        UploadGuard, max_bytes=settings.max_upload_bytes, api_key=settings.api_key_value()
+        RequestGuard,
+        api_key=settings.api_key_value(),
+        rules=body_rules(settings),
+        default=BodyRule(settings.max_json_body_bytes, f"{settings.max_json_body_bytes} bytes"),
     )
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     return app
@@ -302,27 +269,6 @@ async def _tick(service: Service, run: Callable[..., Awaitable[Any]]) -> None:
         await run(service.tick)
 
 
-def check_api_key(expected: str | None, x_api_key: str | None, authorization: str | None) -> None:
-    """Raise 401 (no key) or 403 (wrong key) when a key is configured."""
-    if expected is None:
-        return
-    given = _given_key(x_api_key, authorization)
-    if given is None:
-        raise RequestError(401, "missing API key: send it as X-API-Key or Authorization: Bearer")
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise RequestError(403, "wrong API key")
-
-
-def _given_key(x_api_key: str | None, authorization: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return None
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     def detail(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
         async def handler(request: Request, exc: Exception) -> JSONResponse:
@@ -336,6 +282,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OnlineStoreUnavailableError, detail(503))
     app.add_exception_handler(ModelUnavailableError, detail(503))
     app.add_exception_handler(NordlidError, detail(400))
+
+    async def no_speech(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, NoSpeechError)
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    app.add_exception_handler(NoSpeechError, no_speech)
 
     async def validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -363,63 +315,3 @@ def _plain(errors: Any) -> Any:
             }
         )
     return out
-
-
-# --- websocket ----------------------------------------------------------------------------
-async def _stream(
-    ws: WebSocket, service: Service, settings: ServingSettings, run: Callable[..., Awaitable[Any]]
-) -> None:
-    try:
-        check_api_key(
-            settings.api_key_value(),
-            ws.headers.get("x-api-key") or ws.query_params.get("api_key"),
-            ws.headers.get("authorization"),
-        )
-    except RequestError as exc:
-        await ws.send_denial_response(JSONResponse({"detail": exc.reason}, status_code=exc.status))
-        return
-    await ws.accept()
-    try:
-        buffer = StreamBuffer(
-            parse_start(await ws.receive_text(), settings.stream_max_sample_rate),
-            settings.min_duration_s,
-            settings.max_duration_s,
-        )
-        await ws.send_json({"type": "ready", "sample_rate": buffer.sample_rate})
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if message.get("bytes") is not None:
-                buffer.feed(message["bytes"])
-                if buffer.partial_due():
-                    buffer.mark_predicted()
-                    body = await run(_predict_stream, service, buffer)
-                    await ws.send_json({"type": "partial", **body})
-            elif message.get("text") is not None and is_end(message["text"]):
-                body = await run(_predict_stream, service, buffer, True)
-                await ws.send_json({"type": "final", **body})
-                await ws.close()
-                return
-            else:
-                raise RequestError(400, 'expected binary PCM chunks or {"event": "end"}')
-    except RequestError as exc:
-        await ws.send_json({"type": "error", "status": exc.status, "detail": exc.reason})
-        await ws.close(code=1008 if exc.status in (401, 403) else 1003)
-    except (ModelUnavailableError, NordlidError) as exc:
-        await ws.send_json({"type": "error", "status": 503, "detail": str(exc)})
-        await ws.close(code=1011)
-    except WebSocketDisconnect:
-        return
-
-
-def _predict_stream(service: Service, buffer: StreamBuffer, final: bool = False) -> dict[str, Any]:
-    wave = buffer.wave16k()
-    if final:
-        prepared = audio_input.ModelInput(wave, buffer.duration_s, buffer.sample_rate, 1)
-        body = service.identify(prepared, route="/v1/stream")
-    else:
-        body = response(service.predictor.identify(wave), "", buffer.duration_s)
-        body.pop("request_id")
-    body["received_s"] = round(buffer.received_s, 3)
-    return body

@@ -11,6 +11,7 @@ from nordlid.errors import NordlidError
 from serving import audio_input
 from serving.predictor import FeatureComputer, ModelLoader, Predictor
 from serving.settings import ServingSettings
+from serving.speech import NoSpeechError, SpeechGate, identify_speech
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def predict_paths(
 ) -> Iterator[str]:
     """One JSON line per file.
 
-    ``{"path","language","confidence","probabilities","model"}``, or ``{"path","error"}``.
+    ``{"path","language","confidence","probabilities","model","escalated"}``;
+    audio with too little speech ``{"path","language": null,"reason": "no_speech",
+    "speech_s","detail"}``; unreadable files ``{"path","error"}``.
     """
     if loader is None or features is None:
         from serving.adapters import ExtractorFeatureComputer, RegistryModelLoader
@@ -48,21 +51,29 @@ def predict_paths(
         min_duration_s=settings.min_duration_s,
         max_duration_s=settings.max_duration_s,
     )
+    gate = SpeechGate(settings.min_speech_s)
     for path in expand(paths):
-        try:
-            prepared = audio_input.from_path(path, limits)
-            p = predictor.identify(prepared.wave)
-        except NordlidError as exc:
-            log.debug("skipping %s: %s", path, exc)
-            yield json.dumps({"path": str(path), "error": str(exc)})
-            continue
-        yield json.dumps(
-            {
-                "path": str(path),
-                "language": p.language,
-                "confidence": p.confidence,
-                "probabilities": p.probabilities,
-                "model": p.model,
-                "escalated": p.escalated,
-            }
-        )
+        yield _predict_one(path, predictor, gate, limits)
+
+
+def _predict_one(
+    path: Path, predictor: Predictor, gate: SpeechGate, limits: audio_input.Limits
+) -> str:
+    try:
+        prepared = audio_input.from_path(path, limits)
+        p, _ = identify_speech(predictor, gate, prepared.wave, str(path))
+    except NoSpeechError as exc:
+        return json.dumps({"path": str(path), "language": None, **exc.body()})
+    except NordlidError as exc:
+        log.debug("skipping %s: %s", path, exc)
+        return json.dumps({"path": str(path), "error": str(exc)})
+    return json.dumps(
+        {
+            "path": str(path),
+            "language": p.language,
+            "confidence": p.confidence,
+            "probabilities": p.probabilities,
+            "model": p.model,
+            "escalated": p.escalated,
+        }
+    )

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from nordlid.errors import NordlidError
 
+ECHO_MAX_CHARS = 64
+
+
+def shorten(value: str, limit: int = ECHO_MAX_CHARS) -> str:
+    """``value`` as echoed in an error message: at most ``limit`` characters, then '…'."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
 
 class RequestError(NordlidError):
     """Bad request input: becomes ``status`` with ``{"detail": reason}``."""
@@ -19,7 +26,7 @@ class UnknownUtteranceError(NordlidError):
 
     def __init__(self, utterance_id: str, service: str) -> None:
         super().__init__(
-            f"utterance {utterance_id!r} has no features in the online store "
+            f"utterance {shorten(utterance_id)!r} has no features in the online store "
             f"(feature service {service!r})"
         )
         self.utterance_id = utterance_id

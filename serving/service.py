@@ -31,6 +31,7 @@ from serving.predictor import (
 from serving.pusher import Pusher, PushJob
 from serving.request_log import BufferedParquetLog, RequestIndex, serving_log_row
 from serving.settings import ServingSettings
+from serving.speech import SpeechGate, identify_speech
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Service:
             background=True,
         )
         self.index = RequestIndex(settings.request_index_size)
+        self.speech = SpeechGate(settings.min_speech_s)
         self._predictor: Predictor | None = None
         self._load_error: str | None = "models not loaded yet"
         self._reload_lock = threading.Lock()
@@ -94,6 +96,7 @@ class Service:
                 preload()
             except OnlineStoreUnavailableError as exc:
                 log.warning("online store not loaded at start (retried on use): %s", exc)
+        self.speech.preload()
         self.pusher.start()
         self.index.load_existing(self.workdir.serving_log)
         self._seen_reload = self._reload_stamp()
@@ -199,11 +202,18 @@ class Service:
         return all(v == "ok" for v in checks.values()), checks
 
     # --- operations -------------------------------------------------------------------
-    def identify(self, audio: ModelInput, route: str = "/v1/identify") -> dict[str, Any]:
+    def identify(
+        self, audio: ModelInput, route: str = "/v1/identify", speech_s: float | None = None
+    ) -> dict[str, Any]:
+        """Identify prepared audio; :class:`NoSpeechError` when it holds too little speech.
+
+        ``speech_s`` is the caller's own measurement (a stream scans as audio arrives);
+        without it the VAD runs here, once, shared with the features that need it.
+        """
         import time
 
         t0 = time.perf_counter()
-        prediction = self.predictor.identify(audio.wave)
+        prediction, _ = identify_speech(self.predictor, self.speech, audio.wave, route, speech_s)
         request_id = new_request_id()
         timings = dict(prediction.timings_ms, total_ms=(time.perf_counter() - t0) * 1e3)
         for view, row in prediction.features.items():  # the frames are built off this thread

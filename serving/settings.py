@@ -79,6 +79,27 @@ class ServingSettings(BaseSettings):
         "fastest when concurrent requests share a few cores (more threads only spin).",
     )
     stream_max_sample_rate: int = Field(48_000, gt=0)
+    stream_config_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="WS /v1/stream: seconds to wait for the config message."
+    )
+    stream_idle_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="WS /v1/stream: close a stream silent this many seconds."
+    )
+    max_streams: int = Field(
+        64, ge=1, le=100_000, description="WS /v1/stream: concurrent streams per worker process."
+    )
+    max_json_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Body limit of every route but /v1/identify (JSON bodies).",
+    )
+    min_speech_s: float = Field(
+        0.3,
+        ge=0,
+        description="Audio with less silero-vad speech than this gets the no-speech answer "
+        "instead of a language; 0 turns the check off.",
+    )
     request_index_size: int = Field(100_000, gt=0, description="Request ids kept for /v1/feedback.")
 
     @field_validator("api_key", "redis_url", mode="before")
@@ -94,6 +115,11 @@ class ServingSettings(BaseSettings):
         if self.min_duration_s >= self.max_duration_s:
             raise ValueError(
                 f"NORDLID_MIN_DURATION_S ({self.min_duration_s}) must be below "
+                f"NORDLID_MAX_DURATION_S ({self.max_duration_s})"
+            )
+        if self.min_speech_s >= self.max_duration_s:
+            raise ValueError(
+                f"NORDLID_MIN_SPEECH_S ({self.min_speech_s}) must be below "
                 f"NORDLID_MAX_DURATION_S ({self.max_duration_s})"
             )
         if self.redis_url is not None and not self.redis_url.startswith(

@@ -97,7 +97,12 @@ def models_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def served_workdir(workdir: Workdir, models_template: Path, toy_registry: None) -> Workdir:
+def served_workdir(
+    workdir: Workdir, models_template: Path, toy_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> Workdir:
+    # the toy "languages" are harmonic tones, which silero-vad rightly finds no speech in:
+    # the toy models are served with the no-speech check off (tests of it turn it on)
+    monkeypatch.setenv("NORDLID_MIN_SPEECH_S", "0")
     shutil.rmtree(workdir.models, ignore_errors=True)
     shutil.copytree(models_template, workdir.models)
     return workdir
@@ -206,3 +211,80 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.stop()
+
+
+class LiveService:
+    """The real service in a uvicorn subprocess; its whole log goes to ``log_path``."""
+
+    def __init__(self, port: int, log_path: Path, proc: subprocess.Popen[bytes]) -> None:
+        self.port, self.log_path, self.proc = port, log_path, proc
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> str:
+        """Stop the server (SIGTERM: a graceful shutdown) and return its log."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        return self.log()
+
+
+def start_live_service(
+    workdir: Workdir, redis_url: str, log_path: Path, **env: str
+) -> tuple[LiveService, str]:
+    """Start ``live_service.py`` and poll /healthz until it answers (bounded)."""
+    import os
+
+    import httpx
+
+    port, prefix = _free_port(), f"nordlid-test-live-{uuid.uuid4().hex[:8]}"
+    full_env = {**os.environ, "NORDLID_WORKDIR": str(workdir.root), **env}
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "live_service.py"), str(port), redis_url, prefix],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+    service = LiveService(port, log_path, proc)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{service.http}/healthz", timeout=1).status_code == 200:
+                return service, prefix
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            service.stop()
+            raise RuntimeError(f"the service did not start:\n{service.log()[-3000:]}")
+        time.sleep(0.1)
+
+
+@pytest.fixture()
+def live_service(
+    served_workdir: Workdir, redis_url: str, tmp_path: Path
+) -> Iterator[Callable[..., LiveService]]:
+    """``live_service(**env)`` → a started uvicorn service (stopped, store cleared after)."""
+    started: list[tuple[LiveService, str]] = []
+
+    def start(**env: str) -> LiveService:
+        started.append(
+            start_live_service(
+                served_workdir, redis_url, tmp_path / f"service{len(started)}.log", **env
+            )
+        )
+        return started[-1][0]
+
+    yield start
+    for service, prefix in started:
+        service.stop()
+        serving_toys.RedisHashStore(redis_url, prefix, {}).clear()
