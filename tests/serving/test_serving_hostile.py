@@ -405,7 +405,7 @@ def test_the_vad_runs_once_per_request_and_once_per_streamed_sample(
 def test_predict_cli_answers_no_speech(served_workdir, tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from nordlid.cli import app
+    from pipeline.cli import app
 
     monkeypatch.setenv("NORDLID_MIN_SPEECH_S", "0.3")
     folder = tmp_path / "clips"
