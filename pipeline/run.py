@@ -5,17 +5,20 @@ own compact backbone, trained on the corpus) → extract lidnet → Feast apply 
 train mini + premium (cascade threshold tuned on dev) → evaluate → held-out prediction check
 → drift on a simulated noisy batch → summary.
 
-Each stage calls the same stage function as its CLI command, and is skipped when its
-outputs are up to date (:mod:`pipeline.runner`), so a second run is fast and an interrupted
-run continues where it stopped (extraction itself also resumes part by part).
+:data:`STAGES` is the one definition of the main job: ``nordlid run`` runs it, ``nordlid run
+--stage NAME`` runs one stage, and ``dvc.yaml`` is generated from it (:mod:`pipeline.dvc`).
+A stage is skipped when its outputs are up to date (:mod:`pipeline.runner`), so a second
+run is fast and an interrupted run continues where it stopped (extraction itself also
+resumes part by part).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -269,132 +272,190 @@ def stage_drift(wd: Workdir, cfg: RunConfig, fetch: HistoricalFetch | None = Non
     return f"{verdict} (report: {run.report_dir})"
 
 
+# ---------------------------------------------------------------------------- the stages
+@dataclass
+class StageContext:
+    """What a stage function gets: the work dir, the settings, the shared offline fetch."""
+
+    wd: Workdir
+    cfg: RunConfig
+    fetch: HistoricalFetch | None = None
+
+
+@dataclass(frozen=True)
+class PipelineStage:
+    """One stage of the main job: the single definition that ``nordlid run``, ``nordlid run
+    --stage NAME`` and the generated ``dvc.yaml`` (:mod:`pipeline.dvc`) all read.
+
+    ``deps``/``outs`` are work-directory paths; ``params`` are :class:`RunConfig` fields (a
+    changed value re-runs the stage); ``code`` are source folders, DVC dependencies (the
+    home-made runner keys on the nordlid version instead).
+    """
+
+    name: str
+    action: Callable[[StageContext], Any]
+    deps: Callable[[Workdir], list[Path]]
+    outs: Callable[[Workdir], list[Path]]
+    params: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
+    enabled: Callable[[RunConfig], bool] = field(default=lambda cfg: True)
+
+
+def static_feature_views() -> list[str]:
+    """Extractors whose features need no downloaded weights (and are not lidnet)."""
+    from extractors import registry
+
+    return [n for n in registry.names() if n != LIDNET and not registry.get_spec(n).needs_weights]
+
+
+CORPUS_PARAMS = ("per_language", "seed", "languages", "conditions", "clean_share")
+
+STAGES: tuple[PipelineStage, ...] = (
+    PipelineStage(
+        "corpus",
+        lambda c: stage_corpus(c.wd, c.cfg),
+        deps=lambda wd: [],
+        outs=lambda wd: [wd.corpus_audio, wd.manifest],
+        params=CORPUS_PARAMS,
+        code=("corpus",),
+    ),
+    PipelineStage(
+        "validate",
+        lambda c: stage_validate(c.wd),
+        deps=lambda wd: [wd.manifest],
+        outs=lambda wd: [wd.validated_manifest.parent, wd.quarantine],
+        code=("validation",),
+    ),
+    PipelineStage(
+        "extract",
+        lambda c: stage_extract(c.wd, c.cfg.extractors),
+        deps=lambda wd: [wd.validated_manifest],
+        outs=lambda wd: [wd.feature_dir(n) for n in static_feature_views()],
+        params=("extractors",),
+        code=("extractors",),
+    ),
+    PipelineStage(
+        "lidnet",
+        lambda c: stage_lidnet(c.wd, c.cfg),
+        deps=lambda wd: [wd.validated_manifest],
+        outs=lambda wd: [wd.models / LIDNET],
+        params=("lidnet_epochs",),
+        code=("training",),
+        enabled=lambda cfg: cfg.train_lidnet,
+    ),
+    PipelineStage(
+        "extract-lidnet",
+        lambda c: stage_extract_lidnet(c.wd),
+        deps=lambda wd: [wd.validated_manifest, wd.models / LIDNET],
+        outs=lambda wd: [wd.feature_dir(LIDNET)],
+        code=("extractors",),
+        enabled=lambda cfg: cfg.train_lidnet,
+    ),
+    PipelineStage(
+        "features",
+        lambda c: stage_features(c.wd),
+        deps=lambda wd: [wd.validated_manifest, wd.features],
+        outs=lambda wd: [wd.feast],
+        code=("feature_repo",),
+    ),
+    PipelineStage(
+        "train",
+        lambda c: stage_train(c.wd, c.fetch),
+        deps=lambda wd: [wd.validated_manifest, wd.feast],
+        outs=lambda wd: [wd.models / "aliases.json"],
+        code=("training",),
+    ),
+    PipelineStage(
+        "evaluate",
+        lambda c: stage_evaluate(c.wd),
+        deps=lambda wd: [wd.models / "aliases.json"],
+        outs=lambda wd: [wd.reports / "models.md"],
+        code=("training",),
+    ),
+    PipelineStage(
+        "holdout",
+        lambda c: stage_holdout(c.wd, c.cfg),
+        deps=lambda wd: [wd.models / "aliases.json"],
+        outs=lambda wd: [wd.reports / "holdout.json"],
+        params=("holdout_per_language", "seed", "languages", "conditions", "clean_share"),
+        code=("corpus", "serving"),
+    ),
+    PipelineStage(
+        "drift",
+        lambda c: stage_drift(c.wd, c.cfg, c.fetch),
+        deps=lambda wd: [wd.models / "aliases.json"],
+        outs=lambda wd: [wd.reports / "drift-verdict.txt"],
+        params=("drift_noise_snr_db", "drift_requests", "seed"),
+        code=("monitoring",),
+    ),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
+
+
+def get_stage(name: str) -> PipelineStage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
+
+
 # ---------------------------------------------------------------------------- driver
-def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> PipelineSummary:
+def run_pipeline(
+    wd: Workdir, cfg: RunConfig, *, force: bool = False, only: str | None = None
+) -> PipelineSummary:
+    """Every enabled stage in order (or ``only`` that one, always run), then the summary."""
     from training.recipes import memoized_fetch
 
     wd.ensure()
+    selected = [get_stage(only)] if only else [s for s in STAGES if s.enabled(cfg)]
     runner = StageRunner(wd.data / ".stages")
     # training and the drift reference read the same (service, entities) joins from the
     # offline store; each point-in-time join costs about a minute on 2 cores
-    fetch = memoized_fetch()
-    summary = PipelineSummary(workdir=wd)
+    context = StageContext(wd, cfg, memoized_fetch())
     base = {"nordlid": __version__}
-    corpus_params = base | cfg.model_dump(
-        include={"per_language", "seed", "languages", "conditions", "clean_share"}
-    )
-
-    runner.run(
-        Stage("corpus", lambda: stage_corpus(wd, cfg), outs=[wd.manifest], params=corpus_params),
-        force=force,
-    )
-    runner.run(
-        Stage(
-            "validate",
-            lambda: stage_validate(wd),
-            deps=[wd.manifest],
-            outs=[wd.validated_manifest],
-            params=base,
-        ),
-        force=force,
-    )
-    summary_path = wd.reports / "validation" / "pipeline-summary.json"
-    if summary_path.exists():
-        summary.validation = json.loads(summary_path.read_text())
-
-    runner.run(
-        Stage(
-            "extract",
-            lambda: stage_extract(wd, cfg.extractors),
-            deps=[wd.validated_manifest],
-            outs=[wd.feature_dir("acoustic")],
-            params=base | {"extractors": cfg.extractors},
-        ),
-        force=force,
-    )
-    skipped_path = wd.reports / "extraction-skipped.json"
-    if skipped_path.exists():
-        summary.skipped_extractors = json.loads(skipped_path.read_text())
-
-    if cfg.train_lidnet:
+    for stage in selected:
         runner.run(
             Stage(
-                "lidnet",
-                lambda: stage_lidnet(wd, cfg),
-                deps=[wd.validated_manifest],
-                outs=[wd.models / LIDNET],
-                params=base | {"epochs": cfg.lidnet_epochs},
+                stage.name,
+                partial(stage.action, context),
+                deps=stage.deps(wd),
+                outs=stage.outs(wd),
+                params=base | cfg.model_dump(include=set(stage.params)),
             ),
-            force=force,
+            force=force or only is not None,
         )
-        runner.run(
-            Stage(
-                "extract-lidnet",
-                lambda: stage_extract_lidnet(wd),
-                deps=[wd.validated_manifest, wd.models / LIDNET],
-                outs=[wd.feature_dir(LIDNET)],
-                params=base,
-            ),
-            force=force,
-        )
-
-    runner.run(
-        Stage(
-            "features",
-            lambda: stage_features(wd),
-            deps=[wd.validated_manifest, wd.features],
-            outs=[wd.feast],
-            params=base,
-        ),
-        force=force,
-    )
-    runner.run(
-        Stage(
-            "train",
-            lambda: stage_train(wd, fetch),
-            deps=[wd.validated_manifest, wd.features],
-            outs=[wd.models / "aliases.json"],
-            params=base,
-        ),
-        force=force,
-    )
-    summary.metrics_table = stage_evaluate(wd)
-    runner.run(
-        Stage(
-            "holdout",
-            lambda: stage_holdout(wd, cfg),
-            deps=[wd.models / "aliases.json"],
-            outs=[wd.reports / "holdout.json"],
-            params=base | {"n": cfg.holdout_per_language, "seed": cfg.seed, "c": cfg.conditions},
-        ),
-        force=force,
-    )
-    holdout_path = wd.reports / "holdout.json"
-    if holdout_path.exists():
-        summary.holdout = json.loads(holdout_path.read_text())
-    runner.run(
-        Stage(
-            "drift",
-            lambda: stage_drift(wd, cfg, fetch),
-            deps=[wd.models / "aliases.json"],
-            outs=[wd.reports / "drift-verdict.txt"],
-            params=base | {"snr": cfg.drift_noise_snr_db, "n": cfg.drift_requests},
-        ),
-        force=force,
-    )
-    verdict_path = wd.reports / "drift-verdict.txt"
-    if verdict_path.exists():
-        summary.drift_verdict = verdict_path.read_text().strip().replace("\n", " — report: ")
+    summary = read_summary(wd)
     summary.stages = dict(runner.results)
-    summary.reports = {
-        "validation": str(wd.reports / "validation" / "report.html"),
-        "models": str(wd.reports / "models.md"),
-        "holdout": f"{holdout_path} (per file: holdout-predictions.jsonl)",
-        "drift": str(wd.reports / "drift"),
-        "wandb (offline runs)": str(wd.wandb),
-        "model registry": str(wd.models),
-    }
     return summary
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def read_summary(wd: Workdir) -> PipelineSummary:
+    """What the stages left in the work dir, for :func:`format_summary`."""
+    models = wd.reports / "models.md"
+    verdict = wd.reports / "drift-verdict.txt"
+    holdout = wd.reports / "holdout.json"
+    return PipelineSummary(
+        workdir=wd,
+        validation=_read_json(wd.reports / "validation" / "pipeline-summary.json", {}),
+        skipped_extractors=_read_json(wd.reports / "extraction-skipped.json", []),
+        metrics_table=models.read_text().rstrip("\n") if models.exists() else "",
+        holdout=_read_json(holdout, {}),
+        drift_verdict=(
+            verdict.read_text().strip().replace("\n", " — report: ") if verdict.exists() else ""
+        ),
+        reports={
+            "validation": str(wd.reports / "validation" / "report.html"),
+            "models": str(models),
+            "holdout": f"{holdout} (per file: holdout-predictions.jsonl)",
+            "drift": str(wd.reports / "drift"),
+            "wandb (offline runs)": str(wd.wandb),
+            "model registry": str(wd.models),
+        },
+    )
 
 
 def format_summary(s: PipelineSummary) -> str:

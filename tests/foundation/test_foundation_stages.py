@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.runner import Stage, StageRunner
 
 
@@ -50,3 +52,50 @@ def test_failed_stage_leaves_no_stamp(tmp_path: Path) -> None:
         pass
     assert not (tmp_path / "stamps" / "boom.json").exists()
     assert not runner.up_to_date(stage)
+
+
+def test_run_pipeline_runs_the_stage_list_skips_when_up_to_date_and_runs_one_on_demand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nordlid.workdir import Workdir
+    from pipeline import run as run_module
+    from pipeline.run import PipelineStage, RunConfig, run_pipeline
+
+    calls: list[str] = []
+
+    def write(name: str, path: Path) -> None:
+        calls.append(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+
+    first = PipelineStage(
+        "first",
+        lambda c: write("first", c.wd.manifest),
+        deps=lambda wd: [],
+        outs=lambda wd: [wd.manifest],
+        params=("seed",),
+    )
+    second = PipelineStage(
+        "second",
+        lambda c: write("second", c.wd.reports / "models.md"),
+        deps=lambda wd: [wd.manifest],
+        outs=lambda wd: [wd.reports / "models.md"],
+        enabled=lambda cfg: cfg.train_lidnet,
+    )
+    monkeypatch.setattr(run_module, "STAGES", (first, second))
+    wd = Workdir(tmp_path / "work")
+    summary = run_pipeline(wd, RunConfig())
+    assert calls == ["first", "second"] and summary.stages == {"first": "ran", "second": "ran"}
+    assert summary.metrics_table == "second"  # the summary reads what the stages left
+
+    summary = run_pipeline(wd, RunConfig())
+    assert calls == ["first", "second"]
+    assert set(summary.stages.values()) == {"skipped (up to date)"}
+
+    # a changed parameter re-runs its stage, and the stage reading its output after it
+    run_pipeline(wd, RunConfig(seed=1))
+    assert calls == ["first", "second", "first", "second"]
+    run_pipeline(wd, RunConfig(seed=2, train_lidnet=False))  # a disabled stage is left out
+    assert calls == ["first", "second", "first", "second", "first"]
+    summary = run_pipeline(wd, RunConfig(), only="second")  # on demand: always runs
+    assert calls[-1] == "second" and summary.stages == {"second": "ran"}
