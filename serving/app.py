@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -131,6 +132,25 @@ class MetricsMiddleware:
 
 
 # --- app ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Runtime:
+    """What the routes share: the service, its settings and the two thread pools."""
+
+    service: Service
+    settings: ServingSettings
+    limiter: anyio.CapacityLimiter
+    # feature extraction is CPU-bound: more of it at once than there are cores only
+    # time-slices (every request finishes late); the rest wait their turn in order
+    compute_slots: anyio.CapacityLimiter
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self.limiter)
+
+    async def compute(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self.compute_slots:
+            return await self.run(fn, *args)
+
+
 def create_app(
     settings: ServingSettings | None = None,
     *,
@@ -143,50 +163,72 @@ def create_app(
 
     settings = settings or load_settings()
     install_log_redaction()
-    workdir = settings.workdir_obj
     if loader is None or features is None or store is None:
-        from serving.adapters import ExtractorFeatureComputer, FeastOnlineStore, RegistryModelLoader
-
-        loader = loader or RegistryModelLoader(workdir)
-        features = features or ExtractorFeatureComputer(
-            torch_threads=settings.torch_threads, replicas=settings.compute_slots()
-        )
-        store = store or FeastOnlineStore(workdir, settings.redis_url)
-    service = Service(settings, loader, features, store)
-    limiter = anyio.CapacityLimiter(settings.worker_threads)
-    # feature extraction is CPU-bound: more of it at once than there are cores only
-    # time-slices (every request finishes late); the rest wait their turn in order
-    compute_slots = anyio.CapacityLimiter(settings.compute_slots())
-
-    async def run(fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter)
-
-    async def compute(fn: Callable[..., T], *args: Any) -> T:
-        async with compute_slots:
-            return await run(fn, *args)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run(service.start)
-        ticker = asyncio.create_task(_tick(service, run))
-        try:
-            yield
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            await run(service.stop)
-
+        loader, features, store = _default_protocols(settings, loader, features, store)
+    rt = Runtime(
+        service=Service(settings, loader, features, store),
+        settings=settings,
+        limiter=anyio.CapacityLimiter(settings.worker_threads),
+        compute_slots=anyio.CapacityLimiter(settings.compute_slots()),
+    )
     app = FastAPI(
         title="nordlid",
         version=__version__,
         description="Spoken language identification (da/fo/is/no/sv) over a Feast feature store.",
-        lifespan=lifespan,
+        lifespan=partial(_lifespan, rt),
     )
-    app.state.service = service
+    app.state.service = rt.service
     _install_error_handlers(app)
+    app.include_router(_v1_router(rt))
+    _add_stream_route(app, rt)
+    _add_operations_routes(app, rt)
+    app.add_middleware(
+        RequestGuard,
+        api_key=settings.api_key_value(),
+        rules=body_rules(settings),
+        default=BodyRule(settings.max_json_body_bytes, f"{settings.max_json_body_bytes} bytes"),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=rt.service.metrics)
+    return app
 
-    # the API key and the body limits are checked by RequestGuard, before any body is read
+
+def _default_protocols(
+    settings: ServingSettings,
+    loader: ModelLoader | None,
+    features: FeatureComputer | None,
+    store: OnlineStore | None,
+) -> tuple[ModelLoader, FeatureComputer, OnlineStore]:
+    """The real model registry, extractors and Feast store for what was not given."""
+    from serving.adapters import ExtractorFeatureComputer, FeastOnlineStore, RegistryModelLoader
+
+    workdir = settings.workdir_obj
+    return (
+        loader or RegistryModelLoader(workdir),
+        features
+        or ExtractorFeatureComputer(
+            torch_threads=settings.torch_threads, replicas=settings.compute_slots()
+        ),
+        store or FeastOnlineStore(workdir, settings.redis_url),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(rt: Runtime, app: FastAPI) -> AsyncIterator[None]:
+    await rt.run(rt.service.start)
+    ticker = asyncio.create_task(_tick(rt.service, rt.run))
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        await rt.run(rt.service.stop)
+
+
+def _v1_router(rt: Runtime) -> APIRouter:
+    """The /v1 HTTP routes (the API key and body limits are checked by RequestGuard,
+    before any body is read)."""
+    service, settings = rt.service, rt.settings
     v1 = APIRouter(prefix="/v1")
 
     @v1.post("/identify", response_model=IdentifyOut, responses=IDENTIFY_RESPONSES)
@@ -200,19 +242,19 @@ def create_app(
             audio_input.check_size(file.size, service.limits, name)
         data = await file.read(settings.max_upload_bytes + 1)
         audio_input.check_size(len(data), service.limits, name)
-        body = await compute(_identify_upload, service, data, name)  # one worker-thread hop
+        body = await rt.compute(_identify_upload, service, data, name)  # one worker hop
         request.scope["nordlid.model"] = body["model"]
         return body
 
     @v1.get("/utterances/{utterance_id}/language")
     async def by_id(request: Request, utterance_id: str) -> dict[str, Any]:
-        body = await run(service.by_id, utterance_id, "/v1/utterances/{utterance_id}/language")
+        body = await rt.run(service.by_id, utterance_id, "/v1/utterances/{utterance_id}/language")
         request.scope["nordlid.model"] = body["model"]
         return body
 
     @v1.post("/feedback")
     async def feedback(item: FeedbackIn) -> dict[str, Any]:
-        return await run(service.feedback, item.request_id, item.language)
+        return await rt.run(service.feedback, item.request_id, item.language)
 
     @v1.get("/models")
     async def models() -> dict[str, Any]:
@@ -220,15 +262,21 @@ def create_app(
 
     @v1.post("/models/reload")
     async def reload() -> dict[str, Any]:
-        return {"models": await run(service.request_reload)}
+        return {"models": await rt.run(service.request_reload)}
 
-    app.include_router(v1)
+    return v1
 
-    slots = StreamSlots(settings.max_streams)
+
+def _add_stream_route(app: FastAPI, rt: Runtime) -> None:
+    slots = StreamSlots(rt.settings.max_streams)
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
-        await serve_stream(ws, service, settings, compute, slots)
+        await serve_stream(ws, rt.service, rt.settings, rt.compute, slots)
+
+
+def _add_operations_routes(app: FastAPI, rt: Runtime) -> None:
+    """Health, readiness and Prometheus metrics (no API key)."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -236,21 +284,12 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        ok, checks = await run(service.readiness)
+        ok, checks = await rt.run(rt.service.readiness)
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(service.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
-
-    app.add_middleware(
-        RequestGuard,
-        api_key=settings.api_key_value(),
-        rules=body_rules(settings),
-        default=BodyRule(settings.max_json_body_bytes, f"{settings.max_json_body_bytes} bytes"),
-    )
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
-    return app
+        return Response(rt.service.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
 def _identify_upload(service: Service, data: bytes, name: str) -> dict[str, Any]:
