@@ -42,7 +42,7 @@ from monitoring.triggers import TriggerConfig, TriggerFiring, evaluate_triggers
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 from training.dataset import HistoricalFetch, feast_fetch
-from training.registry import GateConfig, ModelRegistry
+from training.registry import GateConfig, ModelCard, ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -288,18 +288,7 @@ def retrain(
     if not fired and not force:
         return _finish(workdir, outcome, config, now)
 
-    labelled = inputs.labelled if inputs.labelled is not None else _labelled_pool(workdir)
-    window = sliding_window(labelled, config.window)
-    if config.validate_window:
-        accepted, quarantined = (validate or default_validate)(window.entities, workdir)
-        outcome.quarantined = _quarantine_records(quarantined)
-        keep = set(accepted["utterance_id"].astype(str))
-        window = Window(
-            train=window.train[window.train["utterance_id"].astype(str).isin(keep)],
-            dev=window.dev[window.dev["utterance_id"].astype(str).isin(keep)],
-            n_labelled=window.n_labelled,
-            left_out_old=window.left_out_old,
-        )
+    window = _accepted_window(workdir, config, inputs, validate, outcome)
     check_balance(window, list(champion.labels), config.window.min_per_language)
     outcome.window = _window_summary(window)
     views = list(dict.fromkeys(f.view for f in champion.features))
@@ -307,7 +296,43 @@ def retrain(
         prepare(workdir, window.entities, views)
     elif fetch is None:
         default_prepare(workdir, window.entities, views)
+    candidate_ref, entities = _train_candidate(workdir, config, champion, window, fetch)
+    outcome.candidate = candidate_ref
+    _gate_candidate(workdir, config, champion.ref, candidate_ref, entities, fetch, outcome)
+    return _finish(workdir, outcome, config, now)
 
+
+def _accepted_window(
+    workdir: Workdir,
+    config: RetrainConfig,
+    inputs: RetrainInputs,
+    validate: ValidateFn | None,
+    outcome: RetrainOutcome,
+) -> Window:
+    """The sliding window of labelled rows, less what validation quarantines (recorded)."""
+    labelled = inputs.labelled if inputs.labelled is not None else _labelled_pool(workdir)
+    window = sliding_window(labelled, config.window)
+    if not config.validate_window:
+        return window
+    accepted, quarantined = (validate or default_validate)(window.entities, workdir)
+    outcome.quarantined = _quarantine_records(quarantined)
+    keep = set(accepted["utterance_id"].astype(str))
+    return Window(
+        train=window.train[window.train["utterance_id"].astype(str).isin(keep)],
+        dev=window.dev[window.dev["utterance_id"].astype(str).isin(keep)],
+        n_labelled=window.n_labelled,
+        left_out_old=window.left_out_old,
+    )
+
+
+def _train_candidate(
+    workdir: Workdir,
+    config: RetrainConfig,
+    champion: ModelCard,
+    window: Window,
+    fetch: HistoricalFetch | None,
+) -> tuple[str, pd.DataFrame]:
+    """Train the champion's recipe on the window; record its entities (drift reference)."""
     from training.train import train_model
 
     entities = _entity_columns(window.entities)
@@ -324,21 +349,35 @@ def retrain(
         count_cost=False,
     )
     entities.to_parquet(candidate.path / TRAIN_ENTITIES_FILE, index=False)
-    outcome.candidate = candidate.ref
+    return candidate.ref, entities
+
+
+def _gate_candidate(
+    workdir: Workdir,
+    config: RetrainConfig,
+    champion_ref: str,
+    candidate_ref: str,
+    entities: pd.DataFrame,
+    fetch: HistoricalFetch | None,
+    outcome: RetrainOutcome,
+) -> None:
+    """Both models on the window's dev rows; promote through the gate; reload serving."""
+    registry = ModelRegistry(workdir.models)
     dev_entities = entities[entities["split"] == "dev"]
-    champ_metrics = evaluate_model(workdir, champion.ref, dev_entities, fetch)
-    cand_metrics = evaluate_model(workdir, candidate.ref, dev_entities, fetch)
-    _record_metrics(registry, champion.ref, champ_metrics)
-    _record_metrics(registry, candidate.ref, cand_metrics)
+    _record_metrics(
+        registry, champion_ref, evaluate_model(workdir, champion_ref, dev_entities, fetch)
+    )
+    _record_metrics(
+        registry, candidate_ref, evaluate_model(workdir, candidate_ref, dev_entities, fetch)
+    )
     gate = config.gate.model_copy(update={"split": GATE_SPLIT})
-    decision = registry.promote(candidate.ref, alias=config.alias, gate=gate)
+    decision = registry.promote(candidate_ref, alias=config.alias, gate=gate)
     outcome.promoted = decision.promoted
     outcome.reasons = list(decision.reasons)
     outcome.candidate_metrics = decision.candidate_metrics
     outcome.champion_metrics = decision.champion_metrics
     if decision.promoted and config.reload_url:
         outcome.serving_reload = reload_serving(config.reload_url)
-    return _finish(workdir, outcome, config, now)
 
 
 def reload_serving(base_url: str, timeout_s: float = 30.0) -> str:

@@ -539,21 +539,7 @@ def compute_drift(
     predictions on its own training rows would be over-confident), else ``reference``.
     """
     config = config or DriftConfig()
-    if len(reference) < config.min_rows:
-        raise DriftDataError(
-            f"reference has {len(reference)} rows; need at least {config.min_rows}"
-        )
-    if len(current) < config.min_rows:
-        raise DriftDataError(
-            f"current data has {len(current)} rows; need at least {config.min_rows}"
-        )
-    if features is None:
-        features = [
-            c for c in reference.columns if c in current.columns and c not in NON_FEATURE_COLUMNS
-        ]
-    missing = [f for f in features if f not in current.columns]
-    if missing:
-        raise DriftDataError(f"current data lacks feature columns: {', '.join(missing)}")
+    features = _checked_features(reference, current, config, features)
     reference = _subsample(reference, config.max_reference_rows, config.seed)
     current = current.reset_index(drop=True)
     layout = feature_layout(reference, features)
@@ -569,14 +555,12 @@ def compute_drift(
     feature_snapshot, column_results = _feature_report(reference, current, layout, config)
     pred_ref = reference if prediction_reference is None else prediction_reference
     pred_snapshot, prediction, confidence = _prediction_report(pred_ref, current, config)
-
-    n_drifted = sum(c.drifted for c in column_results)
-    share = n_drifted / len(column_results) if column_results else 0.0
     embedding_results = [
         embedding_drift(reference, current, f, n, config) for f, n in layout.vectors.items()
     ]
+    n_drifted = sum(c.drifted for c in column_results)
+    share = n_drifted / len(column_results) if column_results else 0.0
     drifted_views = _drifted_views(embedding_results, config.embedding_drift_share)
-    pred, conf = config.prediction_column, config.confidence_column
     result = DriftResult(
         n_reference=len(reference),
         n_current=len(current),
@@ -590,23 +574,54 @@ def compute_drift(
         embedding_drift=bool(drifted_views),
         prediction=prediction,
         confidence=confidence,
-        language_distribution=(
-            {"reference": _distribution(pred_ref[pred]), "current": _distribution(current[pred])}
-            if prediction is not None
-            else {}
-        ),
-        confidence_mean=(
-            {
-                "reference": float(pred_ref[conf].astype(float).mean()),
-                "current": float(current[conf].astype(float).mean()),
-            }
-            if confidence is not None
-            else {}
-        ),
+        **_prediction_summaries(pred_ref, current, config, prediction, confidence),
     )
     log.info("%s", result.verdict())
     snapshots = {"features": feature_snapshot, "predictions": pred_snapshot}
     return DriftOutcome(result=result, snapshots={k: v for k, v in snapshots.items() if v})
+
+
+def _checked_features(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    config: DriftConfig,
+    features: list[str] | None,
+) -> list[str]:
+    """The features to compare (default: the shared non-bookkeeping columns), checked."""
+    for name, frame in (("reference", reference), ("current data", current)):
+        if len(frame) < config.min_rows:
+            raise DriftDataError(f"{name} has {len(frame)} rows; need at least {config.min_rows}")
+    if features is None:
+        features = [
+            c for c in reference.columns if c in current.columns and c not in NON_FEATURE_COLUMNS
+        ]
+    missing = [f for f in features if f not in current.columns]
+    if missing:
+        raise DriftDataError(f"current data lacks feature columns: {', '.join(missing)}")
+    return features
+
+
+def _prediction_summaries(
+    pred_ref: pd.DataFrame,
+    current: pd.DataFrame,
+    config: DriftConfig,
+    prediction: ColumnDrift | None,
+    confidence: ColumnDrift | None,
+) -> dict[str, dict[str, Any]]:
+    """Language distribution and mean confidence on both sides, where those columns exist."""
+    pred, conf = config.prediction_column, config.confidence_column
+    out: dict[str, dict[str, Any]] = {}
+    if prediction is not None:
+        out["language_distribution"] = {
+            "reference": _distribution(pred_ref[pred]),
+            "current": _distribution(current[pred]),
+        }
+    if confidence is not None:
+        out["confidence_mean"] = {
+            "reference": float(pred_ref[conf].astype(float).mean()),
+            "current": float(current[conf].astype(float).mean()),
+        }
+    return out
 
 
 def _drifted_views(results: list[EmbeddingDrift], share: float) -> list[str]:
