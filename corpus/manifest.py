@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nordlid import LANGUAGES
+from nordlid.atomic import atomic_path
 from nordlid.errors import NordlidError
 
 SOURCES: tuple[str, ...] = ("synthetic", "fleurs-r", "common-voice-17", "ravnursson", "folder")
@@ -96,10 +97,8 @@ def write_manifest(df: pd.DataFrame, path: str | Path) -> Path:
     if problems:
         raise ManifestError("; ".join(problems))
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    pq.write_table(to_table(df), tmp)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        pq.write_table(to_table(df), tmp)
     return out
 
 

@@ -7,7 +7,6 @@ an interrupted run never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from corpus import degrade
+from nordlid.atomic import atomic_path
 from nordlid.audio import pcm_sha256
 from nordlid.errors import NordlidError
 
@@ -171,9 +171,8 @@ def render(task: RenderTask) -> RenderResult:
         sr = task.out_rate
     data: np.ndarray = _to_stereo(wave, sr) if task.channels == 2 else wave
     fmt, subtype = FORMATS[ext]
-    tmp = out.with_name(f".{out.name}.tmp")
-    sf.write(str(tmp), data, sr, format=fmt, subtype=subtype)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        sf.write(str(tmp), data, sr, format=fmt, subtype=subtype)
     info = sf.info(str(out))
     return RenderResult(
         path=str(out),

@@ -38,6 +38,7 @@ from corpus.manifest import COLUMNS, utterance_id
 from corpus.procedural_voices import overlay_data_dir
 from corpus.render import CONDITIONS, RenderResult, RenderTask, render
 from corpus.splits import SPLIT_NAMES, assign_units, split_counts, stable_hash
+from nordlid.atomic import atomic_path
 from nordlid.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -383,7 +384,6 @@ def synthesize_holdout(
             "condition": frame["condition"],
         }
     )
-    tmp = out / ".labels.tsv.tmp"
-    labels.to_csv(tmp, sep="\t", index=False)
-    tmp.replace(out / "labels.tsv")
+    with atomic_path(out / "labels.tsv") as tmp:
+        labels.to_csv(tmp, sep="\t", index=False)
     return frame

@@ -41,13 +41,13 @@ from extractors.store import (
     supersede_other_versions,
     write_part,
 )
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import AudioDecodeError, ConfigError, MissingCheckpointError, NordlidError
 from nordlid.workdir import Workdir
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROWS_PER_PART = 2048
-SAMPLE_RATE = 16_000
 
 Status = Literal["extracted", "up-to-date", "missing-checkpoint"]
 
@@ -182,7 +182,7 @@ def extract_waves(
     if batch_seconds is None:
         groups = [list(range(len(checked)))]
     else:
-        groups = plan_batches([len(w) / SAMPLE_RATE for w in checked], batch_seconds)
+        groups = plan_batches([len(w) / TARGET_SAMPLE_RATE for w in checked], batch_seconds)
     result: list[Row | None] = [None] * len(checked)
     with torch.inference_mode(), _precision(extractor):
         for group in groups:
@@ -425,7 +425,7 @@ def _run_one(
                     log.warning("%s: %s skipped: %s", name, ids[i], w)
                     run.failed.append(f"{ids[i]}: {w}")
             rows = extract_waves(extractor, [w for _, w in ok]) if ok else []
-            seconds = sum(len(w) for _, w in ok) / SAMPLE_RATE
+            seconds = sum(len(w) for _, w in ok) / TARGET_SAMPLE_RATE
             for (i, _), row in zip(ok, rows, strict=True):
                 buffer[0].append(ids[i])
                 buffer[1].append(events[i])

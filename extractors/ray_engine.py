@@ -41,7 +41,6 @@ import pyarrow.compute as pc
 from extractors.batching import DEFAULT_BATCH_SECONDS
 from extractors.engine import (
     DEFAULT_ROWS_PER_PART,
-    SAMPLE_RATE,
     ExtractionSummary,
     ExtractorRun,
     check_run_options,
@@ -56,6 +55,7 @@ from extractors.engine import (
 from extractors.progress import ExtractionProgress
 from extractors.spec import ExtractorSpec
 from extractors.store import rows_to_table, write_part
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import AudioDecodeError, ConfigError
 from nordlid.workdir import Workdir
 
@@ -176,7 +176,7 @@ class ExtractActor:
         now = datetime.now(UTC)
         rows = extract_waves(self.extractor, [waves[k] for k in ok]) if ok else []  # type: ignore[misc]
         good = rows_to_table(spec, [ids[k] for k in ok], [events[k] for k in ok], rows, now)
-        seconds = [len(waves[k]) / SAMPLE_RATE for k in ok]  # type: ignore[arg-type]
+        seconds = [len(waves[k]) / TARGET_SAMPLE_RATE for k in ok]  # type: ignore[arg-type]
         good = _with_bookkeeping(good, [None] * len(ok), seconds, self.lineage_json)
         bad = [k for k in range(len(ids)) if waves[k] is None]
         if not bad:

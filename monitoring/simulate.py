@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from nordlid.atomic import atomic_path
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import ConfigError
 from nordlid.workdir import Workdir
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16_000
 
 
 class SimulationConfig(BaseModel):
@@ -65,7 +65,7 @@ def degrade(wave16k: np.ndarray, config: SimulationConfig, rng: np.random.Genera
 
     x = np.asarray(wave16k, dtype=np.float32)
     if config.telephone:
-        x, _ = dg.telephone(x, SAMPLE_RATE, keep_rate=True)
+        x, _ = dg.telephone(x, TARGET_SAMPLE_RATE, keep_rate=True)
     if config.noise_snr_db is not None:
         if config.noise_kind not in ("white", "pink", "brown"):
             raise ConfigError(f"noise kind {config.noise_kind!r}: use white, pink or brown")
@@ -122,9 +122,8 @@ def _write_part(directory: Path, rows: list[dict[str, Any]], prefix: str) -> Pat
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     final = directory / f"part-{stamp}-{prefix}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = final.with_name(final.name + ".tmp")
-    pq.write_table(rows_to_table(rows), tmp)
-    tmp.replace(final)
+    with atomic_path(final) as tmp:
+        pq.write_table(rows_to_table(rows), tmp)
     return final
 
 
@@ -153,7 +152,7 @@ def simulate_rows(
             f"sim-{uuid.uuid4().hex}",
             route,
             prediction,
-            len(degraded) / SAMPLE_RATE,
+            len(degraded) / TARGET_SAMPLE_RATE,
             prediction.timings_ms,
         )
         row["timestamp"] = start + timedelta(milliseconds=i)

@@ -13,17 +13,26 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
 
     For writers that want a file name (``pq.write_table(table, tmp)``).  On an exception
-    the temporary file is removed and ``path`` is left as it was.
+    the temporary file is removed and ``path`` is left as it was.  ``fsync`` flushes the
+    file to disk before the rename (a crash then leaves the old file or the whole new one).
+    The temporary name starts with a dot, so directory readers (``*.parquet`` globs,
+    pyarrow datasets) never see it.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

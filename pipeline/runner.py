@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nordlid.atomic import atomic_write_text
+
 log = logging.getLogger(__name__)
 
 
@@ -76,13 +78,11 @@ class StageRunner:
             return None
         log.info("stage %s: running", stage.name)
         value = stage.action()
-        self.stamp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._stamp(stage).with_suffix(".json.tmp")
-        tmp.write_text(
+        atomic_write_text(
+            self._stamp(stage),
             json.dumps(
                 {"signature": stage._signature(), "params": stage.params}, default=str, indent=2
-            )
+            ),
         )
-        tmp.replace(self._stamp(stage))
         self.results[stage.name] = "ran"
         return value

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nordlid.atomic import atomic_path
 from serving.predictor import Prediction
 
 log = logging.getLogger(__name__)
@@ -154,13 +155,11 @@ class BufferedParquetLog:
             self.directory.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
             final = self.directory / f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-            tmp = final.with_name(final.name + ".tmp")
             try:
-                pq.write_table(rows_to_table(rows), tmp)
-                tmp.replace(final)
+                with atomic_path(final) as tmp:
+                    pq.write_table(rows_to_table(rows), tmp)
             except (OSError, pa.ArrowException) as exc:
                 log.warning("could not write %d log rows to %s: %s", len(rows), self.directory, exc)
-                tmp.unlink(missing_ok=True)
                 with self._lock:  # keep them for the next try
                     self._rows = rows + self._rows
                     self._first_at = self._first_at or time.monotonic()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nordlid.audio import TARGET_SAMPLE_RATE
 from serving.errors import RequestError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_SPEECH = "no_speech"
-SAMPLE_RATE = 16_000
 VAD_FRAME = 512  # samples per silero-vad frame at 16 kHz
 MAX_PENDING = 256  # received arrays kept before they are joined
 
@@ -90,7 +90,7 @@ class SpeechGate:
         from validation.speech_quality import speech_segments
 
         segments = speech_segments(wave16k, self.vad())
-        return sum(end - start for start, end in segments) / SAMPLE_RATE
+        return sum(end - start for start, end in segments) / TARGET_SAMPLE_RATE
 
     def require(self, speech_s: float, what: str = "audio") -> None:
         """Raise :class:`NoSpeechError` when ``speech_s`` is below the minimum."""
@@ -142,7 +142,7 @@ class StreamSpeech:
     _pending: list[np.ndarray] = field(default_factory=list)
     _pending_n: int = 0
     _probs: deque[float] = field(default_factory=deque)
-    sample_rate: int = SAMPLE_RATE
+    sample_rate: int = TARGET_SAMPLE_RATE
 
     def add(self, samples: np.ndarray) -> None:
         """Queue newly received samples (at ``sample_rate``) for the next scan."""
@@ -164,7 +164,7 @@ class StreamSpeech:
         self._pending, self._pending_n = [], 0
         wave = stream_input(new, self.sample_rate)
         self._probs.extend(float(p) for p in self.gate.vad().probabilities(wave))
-        keep = int(np.ceil(self.window_s * SAMPLE_RATE / VAD_FRAME))
+        keep = int(np.ceil(self.window_s * TARGET_SAMPLE_RATE / VAD_FRAME))
         while len(self._probs) > keep:
             self._probs.popleft()
 
@@ -180,14 +180,14 @@ class StreamSpeech:
         s = VadSettings()
         stamps = get_speech_timestamps_from_probs(
             list(self._probs),
-            sampling_rate=SAMPLE_RATE,
+            sampling_rate=TARGET_SAMPLE_RATE,
             threshold=s.threshold,
             min_speech_duration_ms=s.min_speech_ms,
             min_silence_duration_ms=s.min_silence_ms,
             speech_pad_ms=s.speech_pad_ms,
             audio_length_samples=len(self._probs) * VAD_FRAME,
         )
-        return sum(int(x["end"]) - int(x["start"]) for x in stamps) / SAMPLE_RATE
+        return sum(int(x["end"]) - int(x["start"]) for x in stamps) / TARGET_SAMPLE_RATE
 
     def check(self) -> float | None:
         """Speech seconds in the window (None when the gate is off); raise when too few."""

@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import NordlidError
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16_000
 
 
 def count_gflops(fn: Callable[[], Any]) -> float:
@@ -43,7 +42,7 @@ def extractor_gflops_per_second(name: str, seconds: float = 4.0, **kwargs: Any) 
         log.info("cost of %s not counted: %s", name, exc)
         return None
     rng = np.random.default_rng(0)
-    wave = (0.1 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+    wave = (0.1 * rng.standard_normal(int(seconds * TARGET_SAMPLE_RATE))).astype(np.float32)
     return count_gflops(lambda: extractor.extract([wave])) / seconds
 
 

@@ -49,15 +49,17 @@ class AudioScan:
 def to_16k(audio: Audio) -> np.ndarray:
     """16 kHz mono float32.  soxr when installed (far faster on CPU), else nordlid.audio."""
     mono = to_mono(audio.samples)
-    if audio.sample_rate == fp.SAMPLE_RATE:
+    if audio.sample_rate == fp.TARGET_SAMPLE_RATE:
         return mono
     try:
         import soxr
     except ImportError:
         from nordlid.audio import resample
 
-        return resample(mono, audio.sample_rate, fp.SAMPLE_RATE)
-    return np.asarray(soxr.resample(mono, audio.sample_rate, fp.SAMPLE_RATE), dtype=np.float32)
+        return resample(mono, audio.sample_rate, fp.TARGET_SAMPLE_RATE)
+    return np.asarray(
+        soxr.resample(mono, audio.sample_rate, fp.TARGET_SAMPLE_RATE), dtype=np.float32
+    )
 
 
 def resolve_path(raw: Any, base: Path) -> Path | None:

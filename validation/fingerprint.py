@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from nordlid.audio import TARGET_SAMPLE_RATE
+
 N_FFT = 512
 HOP = 160
 N_MELS = 40
@@ -52,7 +53,7 @@ def _mel_filterbank() -> np.ndarray:
     def mel_to_hz(m: np.ndarray) -> np.ndarray:
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
 
-    freqs = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    freqs = np.linspace(0, TARGET_SAMPLE_RATE / 2, N_FFT // 2 + 1)
     mels = np.linspace(hz_to_mel(np.array(F_MIN)), hz_to_mel(np.array(F_MAX)), N_MELS + 2)
     edges = mel_to_hz(mels)
     fb = np.zeros((freqs.size, N_MELS), dtype=np.float64)
@@ -97,7 +98,7 @@ def fingerprint(wave16k: np.ndarray) -> Fingerprint:
     frame_db = 10.0 * np.log10(power.sum(axis=1) + 1e-12)
     loud = np.flatnonzero(frame_db >= frame_db.max() - TRIM_DB)
     first, last = int(loud[0]), int(loud[-1])
-    speech_s = ((last - first) * HOP + N_FFT) / SAMPLE_RATE
+    speech_s = ((last - first) * HOP + N_FFT) / TARGET_SAMPLE_RATE
     mel = power[first : last + 1] @ _mel_filterbank()
     mel_db = 10.0 * np.log10(mel + 1e-12)
     mel_db = np.maximum(mel_db, mel_db.max() - FLOOR_DB)

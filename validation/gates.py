@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpus.manifest import COLUMNS, ManifestError, write_manifest
+from nordlid.atomic import atomic_path
 from nordlid.errors import ConfigError
 from nordlid.workdir import Workdir
 from validation import reasons
@@ -210,10 +211,8 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pandas(_arrow_safe(frame), preserve_index=False), tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(_arrow_safe(frame), preserve_index=False), tmp)
 
 
 def _quarantine_frame(manifest: pd.DataFrame, decision: _Decision) -> pd.DataFrame:

@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 VAD_FRAME = 512  # samples per silero-vad frame at 16 kHz
 SQUIM_WEIGHTS_ENV = "NORDLID_SQUIM_WEIGHTS"
 SQUIM_ASSET_KEY = "models/squim_objective_dns2020.pth"
@@ -68,13 +68,13 @@ class Vad:
         if wave.size == 0:
             return np.zeros(0, dtype=np.float32)
         if self.backend == "onnx-sequence":
-            probs = self._model.audio_forward(wave, sampling_rate=SAMPLE_RATE)
+            probs = self._model.audio_forward(wave, sampling_rate=TARGET_SAMPLE_RATE)
             return np.asarray(probs, dtype=np.float32).reshape(-1)
         import torch
 
         with torch.inference_mode():
             self._model.reset_states()
-            out = self._model.audio_forward(torch.from_numpy(wave), SAMPLE_RATE)
+            out = self._model.audio_forward(torch.from_numpy(wave), TARGET_SAMPLE_RATE)
         return out.numpy().astype(np.float32).reshape(-1)
 
 
@@ -182,7 +182,7 @@ def _speech_segments(wave16k: np.ndarray, vad: Vad, s: VadSettings) -> list[tupl
     probs = vad.probabilities(wave)
     stamps = get_speech_timestamps_from_probs(
         probs.tolist(),
-        sampling_rate=SAMPLE_RATE,
+        sampling_rate=TARGET_SAMPLE_RATE,
         threshold=s.threshold,
         min_speech_duration_ms=s.min_speech_ms,
         min_silence_duration_ms=s.min_silence_ms,
@@ -355,7 +355,7 @@ def squim_scores(
         return [_null_scores() for _ in waves16k]
     import torch
 
-    limit = int(max_seconds * SAMPLE_RATE) if max_seconds else None
+    limit = int(max_seconds * TARGET_SAMPLE_RATE) if max_seconds else None
     out: list[dict[str, float | None]] = []
     with torch_threads(threads), torch.inference_mode():
         for wave in waves16k:

@@ -9,7 +9,6 @@ checks each one (language code, split, audio decodes) and either makes a manifes
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pandas as pd
 from corpus.manifest import COLUMNS, utterance_id
 from corpus.splits import assign_speaker_splits
 from nordlid import LANGUAGES
+from nordlid.atomic import atomic_write_bytes
 from nordlid.audio import file_info, pcm_sha256
 from nordlid.errors import AudioDecodeError, NordlidError
 
@@ -157,10 +157,7 @@ def safe_name(text: str) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 def _check(

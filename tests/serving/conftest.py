@@ -288,3 +288,20 @@ def live_service(
     for service, prefix in started:
         service.stop()
         serving_toys.RedisHashStore(redis_url, prefix, {}).clear()
+
+
+@pytest.fixture()
+def vad_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Lengths of the waves the VAD scans from now on (silero's ``Vad.probabilities``)."""
+
+    from validation.speech_quality import Vad
+
+    calls: list[int] = []
+    original = Vad.probabilities
+
+    def counting(self: Vad, wave16k: np.ndarray) -> np.ndarray:
+        calls.append(len(wave16k))
+        return original(self, wave16k)
+
+    monkeypatch.setattr(Vad, "probabilities", counting)
+    return calls

@@ -379,18 +379,9 @@ def test_stream_still_answers_real_speech(make_client, tmp_path) -> None:
 
 
 def test_the_vad_runs_once_per_request_and_once_per_streamed_sample(
-    make_client, monkeypatch, tmp_path
+    make_client, vad_calls: list[int], tmp_path
 ) -> None:
-    from validation.speech_quality import Vad
-
-    calls: list[int] = []
-    original = Vad.probabilities
-
-    def counting(self: Vad, wave16k: np.ndarray) -> np.ndarray:
-        calls.append(len(wave16k))
-        return original(self, wave16k)
-
-    monkeypatch.setattr(Vad, "probabilities", counting)
+    calls = vad_calls
     client = make_client(min_speech_s=0.3)
     speech = speech_wave(tmp_path)
     r = client.post("/v1/identify", files={"file": ("s.wav", wav_bytes(speech), "audio/wav")})

@@ -26,23 +26,15 @@ def _speechlike(seconds: float, seed: int) -> np.ndarray:
 
 
 def test_acoustic_and_quality_views_of_a_request_run_the_vad_once(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, vad_calls: list[int]
 ) -> None:
     from extractors.engine import extract_waves
     from extractors.registry import create
     from serving.adapters import ExtractorFeatureComputer
-    from validation.speech_quality import Vad
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("NORDLID_SQUIM_WEIGHTS", raising=False)
-    calls: list[int] = []
-    original = Vad.probabilities
-
-    def counting(self: Vad, wave16k: np.ndarray) -> np.ndarray:
-        calls.append(len(wave16k))
-        return original(self, wave16k)
-
-    monkeypatch.setattr(Vad, "probabilities", counting)
+    calls = vad_calls
     wave = _speechlike(3.0, 0)
     computer = ExtractorFeatureComputer(torch_threads=1)
     computer.preload(["acoustic", "quality"])
