@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from nordlid import __version__
+from nordlid.atomic import atomic_write_text
 from nordlid.errors import ConfigError
 from nordlid.workdir import Workdir
 from pipeline.runner import Stage, StageRunner
@@ -96,6 +97,7 @@ class RunConfig(BaseModel):
 class PipelineSummary:
     workdir: Workdir
     stages: dict[str, str] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     skipped_extractors: list[str] = field(default_factory=list)
     validation: dict[str, Any] = field(default_factory=dict)
     metrics_table: str = ""
@@ -426,6 +428,11 @@ def run_pipeline(
         )
     summary = read_summary(wd)
     summary.stages = dict(runner.results)
+    summary.stage_seconds = dict(runner.seconds)
+    atomic_write_text(
+        wd.reports / "run-times.json",
+        json.dumps({"stages": summary.stages, "seconds": summary.stage_seconds}, indent=2),
+    )
     return summary
 
 
@@ -458,10 +465,22 @@ def read_summary(wd: Workdir) -> PipelineSummary:
     )
 
 
+def format_stage_times(stages: dict[str, str], seconds: dict[str, float]) -> list[str]:
+    """The per-stage table of the summary: status and wall time, then the total."""
+    lines = [f"stages:{'':<9} {'status':<22} {'wall time':>9}"]
+    for name, status in stages.items():
+        lines.append(f"  {name:<15} {status:<22} {_minutes(seconds.get(name, 0.0)):>9}")
+    lines.append(f"  {'total':<15} {'':<22} {_minutes(sum(seconds.values())):>9}")
+    return lines
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
 def format_summary(s: PipelineSummary) -> str:
     lines = ["", "nordlid run — summary", "=" * 22, f"work directory: {s.workdir.root}", ""]
-    lines.append("stages:")
-    lines += [f"  {name:<15} {status}" for name, status in s.stages.items()]
+    lines += format_stage_times(s.stages, s.stage_seconds)
     if s.validation:
         lines.append(
             f"validation: {s.validation.get('kept')} kept, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ class StageRunner:
 
     stamp_dir: Path
     results: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
 
     def _stamp(self, stage: Stage) -> Path:
         return self.stamp_dir / f"{stage.name}.json"
@@ -72,6 +74,13 @@ class StageRunner:
         return bool(recorded.get("signature") == stage._signature())
 
     def run(self, stage: Stage, *, force: bool = False) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._run(stage, force)
+        finally:
+            self.seconds[stage.name] = time.perf_counter() - start
+
+    def _run(self, stage: Stage, force: bool) -> Any:
         if not force and self.up_to_date(stage):
             log.info("stage %s: up to date, skipped", stage.name)
             self.results[stage.name] = "skipped (up to date)"

@@ -61,3 +61,15 @@ def test_score_holdout_without_degraded_files(tmp_path: Path) -> None:
     result, _ = score_holdout([_line(path, "da")], {str(path.resolve()): ("da", "clean")})
     assert result["degraded_accuracy"] is None and result["degraded_n"] == 0
     assert result["by_condition"] == {}
+
+
+def test_summary_has_a_per_stage_time_table_with_the_total() -> None:
+    from pipeline.run import format_stage_times
+
+    lines = format_stage_times(
+        {"corpus": "ran", "validate": "skipped (up to date)", "lidnet": "ran"},
+        {"corpus": 65.3, "validate": 0.01, "lidnet": 533.2},
+    )
+    assert lines[1].split() == ["corpus", "ran", "1:05.3"]
+    assert lines[2].split()[-1] == "0:00.0"
+    assert lines[-1].split() == ["total", "9:58.5"]

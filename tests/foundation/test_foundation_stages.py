@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,9 @@ def test_run_pipeline_runs_the_stage_list_skips_when_up_to_date_and_runs_one_on_
     wd = Workdir(tmp_path / "work")
     summary = run_pipeline(wd, RunConfig())
     assert calls == ["first", "second"] and summary.stages == {"first": "ran", "second": "ran"}
+    assert set(summary.stage_seconds) == {"first", "second"}
+    times = json.loads((wd.reports / "run-times.json").read_text())
+    assert times["stages"] == summary.stages and set(times["seconds"]) == {"first", "second"}
     assert summary.metrics_table == "second"  # the summary reads what the stages left
 
     summary = run_pipeline(wd, RunConfig())
