@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -218,11 +219,14 @@ def stage_holdout(wd: Workdir, cfg: RunConfig) -> dict[str, Any]:
 def score_holdout(
     lines: Iterable[str], truth: dict[str, tuple[str, str]]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Accuracy of ``nordlid predict`` JSON lines against ``truth`` (resolved path →
-    (language, condition)): clean, degraded (every other condition) and per condition, and
-    the predictions with their truth.  Lines for files outside ``truth`` are ignored; lines
-    with an ``error`` are counted, not scored."""
-    counts: dict[str, list[int]] = {}
+    """Accuracy and calibration (ECE) of ``nordlid predict`` JSON lines against ``truth``
+    (resolved path → (language, condition)): clean, degraded (every other condition) and
+    per condition, and the predictions with their truth.  Lines for files outside ``truth``
+    are ignored; lines with an ``error`` are counted, not scored; a no-speech answer
+    (``language`` null) is scored as a miss."""
+    from training.calibration import calibration_error
+
+    scored: dict[str, list[tuple[float, bool]]] = {}
     rows: list[dict[str, Any]] = []
     errors = 0
     for line in lines:
@@ -236,25 +240,25 @@ def score_holdout(
         if "error" in row:
             errors += 1
             continue
-        hit = int(row["language"] == language)
+        pair = (float(row.get("confidence") or 0.0), row.get("language") == language)
         bucket = "clean" if condition == "clean" else "degraded"
         for name in dict.fromkeys((bucket, condition)):
-            counts.setdefault(name, [0, 0])
-            counts[name][0] += hit
-            counts[name][1] += 1
+            scored.setdefault(name, []).append(pair)
 
-    def acc(name: str) -> float | None:
-        hits, n = counts.get(name, [0, 0])
-        return hits / n if n else None
+    def summary(name: str) -> dict[str, Any]:
+        pairs = scored.get(name, [])
+        if not pairs:
+            return {"accuracy": None, "n": 0, "ece": None}
+        conf, hit = (np.array(v) for v in zip(*pairs, strict=True))
+        return {"accuracy": float(hit.mean()), "n": len(pairs), "ece": calibration_error(conf, hit)}
 
     result: dict[str, Any] = {}
     for name in ("clean", "degraded"):
-        result[f"{name}_accuracy"] = acc(name)
-        result[f"{name}_n"] = counts.get(name, [0, 0])[1]
+        s = summary(name)
+        result[f"{name}_accuracy"], result[f"{name}_n"] = s["accuracy"], s["n"]
+        result[f"{name}_ece"] = s["ece"]
     result["by_condition"] = {
-        c: {"accuracy": acc(c), "n": n}
-        for c, (_, n) in sorted(counts.items())
-        if c not in ("clean", "degraded")
+        c: summary(c) for c in sorted(scored) if c not in ("clean", "degraded")
     }
     result["errors"] = errors
     return result, rows

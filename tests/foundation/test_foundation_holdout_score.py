@@ -43,10 +43,12 @@ def test_score_holdout_by_condition(tmp_path: Path) -> None:
     result, rows = score_holdout(lines, truth)
     assert result["clean_accuracy"] == pytest.approx(0.5) and result["clean_n"] == 2
     assert result["degraded_accuracy"] == pytest.approx(2 / 3) and result["degraded_n"] == 3
+    # every answer at confidence 0.9: ECE = |accuracy - 0.9|
     assert result["by_condition"] == {
-        "noisy": {"accuracy": 0.5, "n": 2},
-        "telephone": {"accuracy": 1.0, "n": 1},
+        "noisy": {"accuracy": 0.5, "n": 2, "ece": pytest.approx(0.4)},
+        "telephone": {"accuracy": 1.0, "n": 1, "ece": pytest.approx(0.1)},
     }
+    assert result["clean_ece"] == pytest.approx(0.4)
     assert result["errors"] == 1
     assert len(rows) == 6 and {r["true_language"] for r in rows} == {"da", "sv", "no", "is"}
     assert rows[5]["error"] == "too short" and rows[5]["condition"] == "telephone"
@@ -61,6 +63,13 @@ def test_score_holdout_without_degraded_files(tmp_path: Path) -> None:
     result, _ = score_holdout([_line(path, "da")], {str(path.resolve()): ("da", "clean")})
     assert result["degraded_accuracy"] is None and result["degraded_n"] == 0
     assert result["by_condition"] == {}
+
+
+def test_a_no_speech_answer_is_a_miss(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    line = json.dumps({"path": str(path), "language": None, "reason": "no_speech"})
+    result, _ = score_holdout([line], {str(path.resolve()): ("da", "clean")})
+    assert result["clean_accuracy"] == 0.0 and result["clean_n"] == 1 and result["errors"] == 0
 
 
 def test_summary_has_a_per_stage_time_table_with_the_total() -> None:
