@@ -58,13 +58,11 @@ def train(
     ),
 ) -> None:
     """Train an LID head from a Feast feature service (and optionally the lidnet backbone)."""
-    from typing import get_args
-
     from nordlid.workdir import Workdir
-    from training.heads import HeadKind
+    from training.heads import head_kinds
 
     workdir = Workdir.from_env().ensure()
-    kinds = get_args(HeadKind)
+    kinds = head_kinds()
     if head not in kinds:
         raise ConfigError(f"--head {head!r}: choose {', '.join(kinds[:-1])} or {kinds[-1]}")
     if not (feature_service or backbone or recipes):
@@ -101,7 +99,7 @@ def train(
             )
     if feature_service is None:
         return
-    from training.heads import HeadConfig
+    from training.heads import parse_head_config
     from training.sweep import head_config
 
     if sweep is not None:
@@ -113,7 +111,7 @@ def train(
             test = "—" if p.test_accuracy is None else f"{100 * p.test_accuracy:.1f}%"
             typer.echo(f"{100 * p.dev_macro_f1:10.1f}%  {test:>8}  {p.ref}  {json.dumps(p.params)}")
         return
-    config = HeadConfig(kind=head, seed=seed)  # type: ignore[arg-type]
+    config = parse_head_config({"kind": head, "seed": seed})
     if params:
         try:
             overrides = json.loads(params)

@@ -251,7 +251,7 @@ def _fit_member(
     crops, the state with the best dev macro-F1 kept."""
     import torch
 
-    from training.heads import _class_weights, _macro_f1
+    from training.metrics import class_weights, macro_f1
 
     seed = config.seed + k
     torch.manual_seed(seed)
@@ -264,7 +264,7 @@ def _fit_member(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.15
     )
-    weight = torch.tensor(_class_weights(train.y, len(labels)), dtype=torch.float32)
+    weight = torch.tensor(class_weights(train.y, len(labels)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     n = int(config.crop_s * SAMPLE_RATE)
 
@@ -294,7 +294,7 @@ def _fit_member(
             sched.step()
             losses.append(float(loss.detach()))
         proba, _ = _predict(backbone, classifier, dev.waves, embed=embed)
-        f1 = _macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
         row = {
             "member": float(k),
             "epoch": float(epoch),
@@ -365,7 +365,7 @@ def fit_lidnet(
     members' logits."""
     import torch
 
-    from training.heads import _macro_f1
+    from training.metrics import macro_f1
 
     torch.manual_seed(config.seed)
     model_cfg = config.model.model_copy(update={"labels": labels})
@@ -383,7 +383,7 @@ def fit_lidnet(
         f1 = members[0].best_dev_macro_f1
     else:
         proba, _ = _predict(backbone, classifier, dev.waves)
-        f1 = _macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
         log.info(
             "lidnet ensemble of %d: dev macro-F1 %.4f (members %s)",
             len(members),

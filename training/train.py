@@ -30,7 +30,7 @@ from training.dataset import (
     load_entity_frame,
 )
 from training.features import FeatureRef, groups
-from training.heads import Head, HeadConfig, fit_head
+from training.heads import Head, HeadConfigBase, LogRegConfig, config_for_kind, fit_head
 from training.metrics import confusion_table, evaluate_predictions, plot_confusion
 from training.registry import ModelCard, ModelRegistry
 
@@ -152,7 +152,7 @@ def train_model(
     name: str | None = None,
     *,
     entity_df: pd.DataFrame | None = None,
-    config: HeadConfig | None = None,
+    config: HeadConfigBase | None = None,
     aliases: tuple[str, ...] = (),
     recipe: str | None = None,
     features: list[FeatureRef] | None = None,
@@ -161,9 +161,11 @@ def train_model(
     track: bool = True,
     count_cost: bool = True,
 ) -> ModelVersion:
-    """Train, evaluate, register (and track) one head; returns the new version."""
-    config = (config or HeadConfig()).model_copy(update={"kind": head})
-    HeadConfig.model_validate(config.model_dump())
+    """Train, evaluate, register (and track) one head; returns the new version.
+
+    ``config`` may be of another kind than ``head``: the settings both kinds have (seed,
+    class weighting) carry over."""
+    config = config_for_kind(config or LogRegConfig(), head)
     name = name or f"{feature_service}-{head}".replace("_", "-")
     checkpoints: dict[str, str] = {}
     if features is None:
@@ -192,7 +194,7 @@ def train_model(
 
     registry = ModelRegistry(workdir.models)
     version, path = registry.new_version(name)
-    files = fitted.save(path)
+    files = fitted.save_pretrained(path)
     metrics = evaluate_head(fitted, ts, path, title=f"{name}@{version}")
     cost: dict[str, float] = {}
     if count_cost:

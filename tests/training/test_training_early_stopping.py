@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from training.early_stopping import EarlyStopping
+from training.metrics import macro_f1
 
 
 def test_stops_after_patience_epochs_without_improvement_and_restores_the_best():
@@ -46,3 +48,21 @@ def test_snapshot_is_a_copy_and_misuse_fails():
     assert float(net.weight.detach()) == 1.0
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(0, [net])
+
+
+def test_torch_head_keeps_its_best_dev_epoch():
+    """The fitted MLP is the best epoch's, not the last one's: its dev macro-F1 is the best."""
+    from training.features import FeatureRef, groups
+    from training.heads import MlpConfig, fit_head
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 120)
+    x = (rng.normal(0, 1, (120, 4)) + 0.8 * y[:, None]).astype(np.float32)
+    labels = ["da", "is", "sv"]
+    cfg = MlpConfig(max_epochs=40, patience=4, hidden=8, lr=3e-2)
+    head, report = fit_head(
+        x[:80], y[:80], x[80:], y[80:], labels, cfg, groups([FeatureRef(ref="a__v", length=4)])
+    )
+    assert report.chosen["best_epoch"] <= report.chosen["epochs_run"]
+    assert report.chosen["epochs_run"] < 40  # patience stopped it
+    assert macro_f1(labels, y[80:], head.predict_proba(x[80:])) == report.dev_macro_f1
