@@ -26,6 +26,8 @@ from extractors.lidnet import NAME, LidnetConfig, build_backbone, save_checkpoin
 from nordlid import LANGUAGES
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
+from training.early_stopping import EarlyStopping
+from training.metrics import class_weights, macro_f1
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class LidnetTrainConfig(BaseModel):
     # wall-clock budget, split evenly between the members: a member stops after the epoch
     # that exceeds its share (30 epochs took 3.6 min per member on the 2-core machine)
     max_minutes: float = 12.0
-    patience: int = 10
+    patience: int = Field(default=10, ge=1)
 
 
 @dataclass
@@ -237,21 +239,63 @@ class _Member:
     history: list[dict[str, float]]
 
 
-def _fit_member(
-    backbone: Any,
-    k: int,
-    train: LabelledAudio,
-    dev: LabelledAudio,
-    labels: list[str],
-    config: LidnetTrainConfig,
-    budget_s: float,
-    on_epoch: Callable[[dict[str, float]], None] | None,
-) -> _Member:
-    """Train encoder ``k`` (and its own linear classifier): class-weighted CE on augmented
-    crops, the state with the best dev macro-F1 kept."""
-    import torch
+@dataclass
+class _MemberTraining:
+    """Encoder ``k`` of the backbone, its own linear classifier and their optimiser."""
 
-    from training.metrics import class_weights, macro_f1
+    backbone: Any
+    k: int
+    classifier: Any
+    opt: Any
+    sched: Any
+    loss_fn: Any
+    rng: np.random.Generator
+    config: LidnetTrainConfig
+    steps_per_epoch: int
+
+    @property
+    def encoder(self) -> Any:
+        return self.backbone.encoders[self.k]
+
+    def embed(self, x: Any, lengths: Any = None) -> Any:
+        return self.backbone.embed_member(self.k, x, lengths)
+
+    def train_epoch(self, train: LabelledAudio) -> list[float]:
+        """One pass over shuffled, augmented, frequency-masked crops; the step losses."""
+        import torch
+
+        cfg = self.config
+        n = int(cfg.crop_s * SAMPLE_RATE)
+        self.backbone.train()
+        self.classifier.train()
+        order = self.rng.permutation(len(train.waves))
+        losses = []
+        for s in range(self.steps_per_epoch):
+            idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            if len(idx) < 2:  # batch norm needs two examples
+                continue
+            x = torch.from_numpy(make_batch(train.waves, idx, n, self.rng, cfg.augment))
+            feats = mask_frequencies(self.backbone.features(x), self.rng, cfg.augment)
+            logits = self.classifier(self.backbone.encode(self.k, feats))
+            loss = self.loss_fn(logits, torch.from_numpy(train.y[idx]))
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            losses.append(float(loss.detach()))
+        return losses
+
+    def dev_macro_f1(self, dev: LabelledAudio, labels: list[str]) -> float:
+        proba, _ = _predict(self.backbone, self.classifier, dev.waves, embed=self.embed)
+        return macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+
+
+def _start_member(
+    backbone: Any, k: int, train: LabelledAudio, labels: list[str], config: LidnetTrainConfig
+) -> _MemberTraining:
+    """Seed ``seed + k``, a fresh classifier, AdamW with a one-cycle schedule over every
+    epoch, class-weighted label-smoothed cross-entropy."""
+    import torch
 
     seed = config.seed + k
     torch.manual_seed(seed)
@@ -266,35 +310,31 @@ def _fit_member(
     )
     weight = torch.tensor(class_weights(train.y, len(labels)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
-    n = int(config.crop_s * SAMPLE_RATE)
+    return _MemberTraining(
+        backbone, k, classifier, opt, sched, loss_fn, rng, config, steps_per_epoch
+    )
 
-    def embed(x: Any, lengths: Any = None) -> Any:
-        return backbone.embed_member(k, x, lengths)
 
+def _fit_member(
+    backbone: Any,
+    k: int,
+    train: LabelledAudio,
+    dev: LabelledAudio,
+    labels: list[str],
+    config: LidnetTrainConfig,
+    budget_s: float,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+) -> _Member:
+    """Train encoder ``k`` (and its own linear classifier): class-weighted CE on augmented
+    crops, the state with the best dev macro-F1 kept."""
+    member = _start_member(backbone, k, train, labels, config)
+    stopper = EarlyStopping(config.patience, [member.encoder, member.classifier])
     start = time.perf_counter()
-    best: tuple[float, int, Any] = (-1.0, 0, None)
     history: list[dict[str, float]] = []
-    stale = 0
     epoch = 0
     for epoch in range(1, config.epochs + 1):
-        backbone.train()
-        classifier.train()
-        order = rng.permutation(len(train.waves))
-        losses = []
-        for s in range(steps_per_epoch):
-            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
-            if len(idx) < 2:  # batch norm needs two examples
-                continue
-            x = torch.from_numpy(make_batch(train.waves, idx, n, rng, config.augment))
-            feats = mask_frequencies(backbone.features(x), rng, config.augment)
-            loss = loss_fn(classifier(backbone.encode(k, feats)), torch.from_numpy(train.y[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-        proba, _ = _predict(backbone, classifier, dev.waves, embed=embed)
-        f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        losses = member.train_epoch(train)
+        f1 = member.dev_macro_f1(dev, labels)
         row = {
             "member": float(k),
             "epoch": float(epoch),
@@ -313,17 +353,9 @@ def _fit_member(
         )
         if on_epoch is not None:
             on_epoch(row)
-        if f1 > best[0]:
-            state = (
-                {key: v.detach().clone() for key, v in encoder.state_dict().items()},
-                {key: v.detach().clone() for key, v in classifier.state_dict().items()},
-            )
-            best = (f1, epoch, state)
-            stale = 0
-        else:
-            stale += 1
-        if stale >= config.patience:
-            log.info("lidnet: dev macro-F1 has not improved for %d epochs; stopping", stale)
+        stopper.update(epoch, f1)
+        if stopper.should_stop:
+            log.info("lidnet: dev macro-F1 has not improved for %d epochs; stopping", stopper.stale)
             break
         if row["elapsed_s"] > budget_s:
             log.warning(
@@ -333,10 +365,8 @@ def _fit_member(
                 epoch,
             )
             break
-    assert best[2] is not None
-    encoder.load_state_dict(best[2][0])
-    classifier.load_state_dict(best[2][1])
-    return _Member(classifier, epoch, best[1], best[0], history)
+    stopper.restore()
+    return _Member(member.classifier, epoch, stopper.best_epoch, stopper.best_score, history)
 
 
 def _mean_logits_classifier(members: list[_Member], dim: int) -> Any:
@@ -364,8 +394,6 @@ def fit_lidnet(
     budget); the backbone's embedding is their concatenation and its classifier averages the
     members' logits."""
     import torch
-
-    from training.metrics import macro_f1
 
     torch.manual_seed(config.seed)
     model_cfg = config.model.model_copy(update={"labels": labels})

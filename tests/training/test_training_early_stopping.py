@@ -66,3 +66,47 @@ def test_torch_head_keeps_its_best_dev_epoch():
     assert report.chosen["best_epoch"] <= report.chosen["epochs_run"]
     assert report.chosen["epochs_run"] < 40  # patience stopped it
     assert macro_f1(labels, y[80:], head.predict_proba(x[80:])) == report.dev_macro_f1
+
+
+def test_lidnet_member_keeps_its_best_dev_epoch():
+    import pandas as pd
+    import torch
+
+    from extractors.lidnet import LidnetConfig, build_backbone
+    from training.lidnet_train import LabelledAudio, LidnetTrainConfig, _fit_member, _predict
+
+    tiny = LidnetConfig(
+        channels=16,
+        embedding_dim=8,
+        n_mels=20,
+        attention_channels=8,
+        se_channels=8,
+        res2net_scale=2,
+        members=1,
+    )
+    rng = np.random.default_rng(0)
+    sr = 16_000
+
+    def audio(n: int) -> LabelledAudio:
+        t = np.arange(sr // 2) / sr
+        waves = [
+            (
+                0.3 * np.sin(2 * np.pi * (180 + 140 * (i % 2)) * t)
+                + 0.05 * rng.standard_normal(t.size)
+            ).astype(np.float32)
+            for i in range(n)
+        ]
+        return LabelledAudio(
+            waves=waves, y=np.array([i % 2 for i in range(n)]), meta=pd.DataFrame()
+        )
+
+    train, dev = audio(6), audio(4)
+    torch.manual_seed(0)
+    backbone = build_backbone(tiny.model_copy(update={"labels": ["da", "sv"]}))
+    config = LidnetTrainConfig(model=tiny, epochs=4, batch_size=3, crop_s=0.3, patience=1)
+    member = _fit_member(backbone, 0, train, dev, ["da", "sv"], config, 1e9, None)
+    scores = [row["dev_macro_f1"] for row in member.history]
+    assert member.best_dev_macro_f1 == max(scores)
+    assert member.best_epoch == 1 + scores.index(max(scores))
+    proba, _ = _predict(backbone, member.classifier, dev.waves)
+    assert macro_f1(["da", "sv"], dev.y, proba) == member.best_dev_macro_f1
