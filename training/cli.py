@@ -87,9 +87,9 @@ def train(
         from training.recipes import train_recipes
 
         result = train_recipes(workdir, target_accuracy=target_accuracy, track=track)
-        for mv in (result.mini, result.premium):
-            if mv is not None:
-                typer.echo(_summary(mv.card))
+        for trained in (result.mini, result.premium):
+            if trained is not None:
+                typer.echo(_summary(trained.card))
         if result.cascade is not None:
             c = result.cascade
             typer.echo(

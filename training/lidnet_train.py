@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -28,11 +29,11 @@ from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 from training.early_stopping import EarlyStopping
 from training.metrics import class_weights, macro_f1
+from training.publish import Evaluation, ModelVersion, publish
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
-CLASSIFIER_FILE = "classifier.safetensors"
 NOISE_KINDS: tuple[Literal["white", "pink", "brown"], ...] = ("white", "pink", "brown")
 
 
@@ -448,27 +449,48 @@ def train_lidnet(
     config: LidnetTrainConfig | None = None,
     aliases: tuple[str, ...] = ("production",),
     track: bool = True,
-) -> Any:
-    """Train, evaluate and register the backbone; returns a ``training.train.ModelVersion``."""
-    import torch
-    from safetensors.torch import save_file
-
-    from training.metrics import evaluate_predictions, plot_confusion
-    from training.registry import ModelCard, ModelRegistry
-    from training.tracking import git_state
-    from training.train import ModelVersion
-
+) -> ModelVersion:
+    """Train, evaluate and register the backbone (model-scoped ``aliases``)."""
     config = config or LidnetTrainConfig()
     if manifest is None:
-        from corpus.manifest import read_manifest
-
-        if not workdir.validated_manifest.exists():
-            raise NordlidError(
-                f"{workdir.validated_manifest}: validated manifest not found "
-                "(run `nordlid validate`)"
-            )
-        manifest = read_manifest(workdir.validated_manifest)
+        manifest = _validated_manifest(workdir)
     labels = [lang for lang in LANGUAGES if lang in set(manifest["language"])]
+    data = _training_audio(manifest, labels)
+    result = fit_lidnet(data["train"], data["dev"], labels, config)
+    mv = publish(
+        workdir,
+        NAME,
+        save=lambda path: save_checkpoint(path, result.backbone, result.config.model),
+        evaluate=lambda path, ref: _evaluate_lidnet(result, data, path, ref),
+        cost=lambda: _lidnet_cost(result.backbone),
+        card=_card_fields(result, data),
+        track=track,
+        aliases=aliases,
+        alias_scope="model",
+    )
+    metrics = mv.card.metrics
+    log.info(
+        "%s: test accuracy %s, %.3f GFLOPs/s audio, %.0f s training",
+        mv.ref,
+        f"{metrics['test']['accuracy']:.4f}" if "test" in metrics else "n/a",
+        mv.card.cost["backbone_gflops_per_s"],
+        result.training_time_s,
+    )
+    return mv
+
+
+def _validated_manifest(workdir: Workdir) -> pd.DataFrame:
+    from corpus.manifest import read_manifest
+
+    if not workdir.validated_manifest.exists():
+        raise NordlidError(
+            f"{workdir.validated_manifest}: validated manifest not found (run `nordlid validate`)"
+        )
+    return read_manifest(workdir.validated_manifest)
+
+
+def _training_audio(manifest: pd.DataFrame, labels: list[str]) -> dict[str, LabelledAudio]:
+    """Train, dev and test audio; fails without two train utterances or any dev audio."""
     data = load_audio(manifest, labels, ("train", "dev", "test"))
     if len(data["train"].waves) < 2:
         raise NordlidError("lidnet: the train split has fewer than 2 readable utterances")
@@ -480,22 +502,23 @@ def train_lidnet(
         len(data["dev"].waves),
         sum(w.size for w in data["train"].waves) / SAMPLE_RATE,
     )
-    result = fit_lidnet(data["train"], data["dev"], labels, config)
+    return data
 
-    registry = ModelRegistry(workdir.models)
-    version, path = registry.new_version(NAME)
-    files = save_checkpoint(path, result.backbone, result.config.model)
-    save_file(
-        {k: v.detach().contiguous() for k, v in result.classifier.state_dict().items()},
-        str(path / CLASSIFIER_FILE),
-    )
-    files.append(CLASSIFIER_FILE)
-    metrics: dict[str, Any] = {}
+
+def _evaluate_lidnet(
+    result: LidnetResult, data: dict[str, LabelledAudio], path: Path, ref: str
+) -> Evaluation:
+    """Dev and test metrics of the backbone with its own classifier (one utterance per
+    batch: exact), a confusion plot per split."""
+    from training.metrics import evaluate_predictions, plot_confusion
+
+    labels = result.labels
+    evaluation = Evaluation(metrics={})
     for split in ("dev", "test"):
         d = data[split]
         if not d.waves:
             continue
-        proba, _ = _predict(result.backbone, result.classifier, d.waves, batch_size=1)  # exact
+        proba, _ = _predict(result.backbone, result.classifier, d.waves, batch_size=1)
         m = evaluate_predictions(
             proba,
             np.asarray(labels, dtype=object)[d.y],
@@ -506,33 +529,29 @@ def train_lidnet(
             m["confusion"],
             labels,
             path / f"confusion_{split}.png",
-            title=f"lidnet@{version} (own classifier) — {split}",
+            title=f"{ref} (own classifier) — {split}",
         )
-        files.append(f"confusion_{split}.png")
-        metrics[split] = m
-    with torch.no_grad():
-        gflops = backbone_gflops_per_second(result.backbone)
-    n_params = sum(p.numel() for p in result.backbone.parameters())
-    git = git_state()
-    from corpus.manifest import manifest_hash
+        evaluation.files.append(f"confusion_{split}.png")
+        evaluation.metrics[split] = m
+    return evaluation
 
-    card = ModelCard(
-        name=NAME,
-        version=version,
-        kind="backbone",
-        head="linear",
-        labels=labels,
-        metrics=metrics,
-        cost={"backbone_gflops_per_s": gflops, "params_m": n_params / 1e6},
-        training_time_s=result.training_time_s,
-        data_version=(
-            manifest_hash(workdir.validated_manifest)
-            if workdir.validated_manifest.exists()
-            else None
-        ),
-        git_sha=git.sha,
-        git_dirty=git.dirty,
-        hyperparameters={
+
+def _lidnet_cost(backbone: Any) -> dict[str, float]:
+    import torch
+
+    with torch.no_grad():
+        gflops = backbone_gflops_per_second(backbone)
+    n_params = sum(p.numel() for p in backbone.parameters())
+    return {"backbone_gflops_per_s": gflops, "params_m": n_params / 1e6}
+
+
+def _card_fields(result: LidnetResult, data: dict[str, LabelledAudio]) -> dict[str, Any]:
+    return {
+        "kind": "backbone",
+        "head": "linear",
+        "labels": result.labels,
+        "training_time_s": result.training_time_s,
+        "hyperparameters": {
             **result.config.model_dump(mode="json"),
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
@@ -540,55 +559,8 @@ def train_lidnet(
             "n_train": len(data["train"].waves),
             "history": result.history,
         },
-        files=files,
-        notes=(
+        "notes": (
             f"{result.config.model.arch} trained from scratch on the corpus; "
             "metrics use its own linear classifier"
         ),
-    )
-    registry.write_card(card)
-    if track:
-        card.wandb_run_id = _track(workdir, card, path)
-        registry.write_card(card)
-    for alias in aliases:
-        registry.set_alias(card.ref, alias, scope="model")
-    log.info(
-        "%s: test accuracy %s, %.3f GFLOPs/s audio, %.0f s training",
-        card.ref,
-        f"{metrics['test']['accuracy']:.4f}" if "test" in metrics else "n/a",
-        gflops,
-        result.training_time_s,
-    )
-    return ModelVersion(name=NAME, version=version, path=path, card=card)
-
-
-def _track(workdir: Workdir, card: Any, path: Any) -> str:
-    from training.tracking import Tracker
-
-    with Tracker(
-        workdir,
-        name=card.ref,
-        job_type="train-backbone",
-        config={
-            "model": NAME,
-            **card.hyperparameters,
-            "data_version": card.data_version,
-            "git_sha": card.git_sha,
-        },
-        tags=["backbone", NAME],
-    ) as tracker:
-        for row in card.hyperparameters.get("history", []):
-            tracker.log({f"epoch/{k}": v for k, v in row.items()})
-        flat: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
-        for split, m in card.metrics.items():
-            for key in ("accuracy", "macro_f1", "uar", "ece"):
-                flat[f"{split}/{key}"] = m[key]
-            for value, sub in m.get("by_condition", {}).items():
-                flat[f"{split}/condition/{value}/accuracy"] = sub["accuracy"]
-            tracker.confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
-        tracker.log(flat)
-        tracker.summary(flat)
-        tracker.artifact(
-            name=NAME, kind="model", directory=path, metadata={"version": card.version}
-        )
-        return tracker.id
+    }

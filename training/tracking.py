@@ -13,9 +13,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nordlid.workdir import Workdir
+
+if TYPE_CHECKING:
+    from training.registry import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +116,63 @@ class Tracker(AbstractContextManager["Tracker"]):
         tb: TracebackType | None,
     ) -> None:
         self.run.finish(exit_code=0 if exc_type is None else 1)
+
+
+def track_model(workdir: Workdir, card: ModelCard, path: Path) -> str:
+    """One W&B run for a newly registered model version (head or backbone); returns its id.
+
+    Logs the card's provenance and hyper-parameters as the run config, the training history
+    (``hyperparameters["history"]``, one step per epoch) when there is one, the headline,
+    per-language and per-group metrics of every split with its confusion matrix, and the
+    version directory as a ``model`` artifact.
+    """
+    backbone = card.kind == "backbone"
+    hyperparameters = {k: v for k, v in card.hyperparameters.items() if k != "history"}
+    config = {
+        "model": card.name,
+        "version": card.version,
+        "kind": card.kind,
+        "head": card.head,
+        "feature_service": card.feature_service,
+        "feature_views": card.feature_views,
+        "features": [f.model_dump() for f in card.features],
+        "data_version": card.data_version,
+        "git_sha": card.git_sha,
+        "git_dirty": card.git_dirty,
+        "recipe": card.recipe,
+        "hyperparameters": hyperparameters,
+    }
+    tags = ["backbone", card.name] if backbone else [card.feature_service or "", card.head or ""]
+    with Tracker(
+        workdir,
+        name=card.ref,
+        job_type="train-backbone" if backbone else "train",
+        config=config,
+        tags=tags,
+    ) as tracker:
+        for row in card.hyperparameters.get("history", []):
+            tracker.log({f"epoch/{k}": v for k, v in row.items()})
+        flat: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
+        for split, m in card.metrics.items():
+            flat.update(_split_metrics(split, m))
+            tracker.confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
+        tracker.log(flat)
+        tracker.summary(flat)
+        metadata: dict[str, Any] = {"version": card.version}
+        if card.feature_service is not None:
+            metadata["feature_service"] = card.feature_service
+        tracker.artifact(name=card.name, kind="model", directory=path, metadata=metadata)
+        return tracker.id
+
+
+def _split_metrics(split: str, m: dict[str, Any]) -> dict[str, Any]:
+    """``split/accuracy``, ..., per-language recall / precision and per-group accuracy."""
+    flat = {f"{split}/{key}": m[key] for key in ("accuracy", "macro_f1", "uar", "ece")}
+    for lang, r in m.get("recall", {}).items():
+        flat[f"{split}/recall_{lang}"] = r
+    for lang, p in m.get("precision", {}).items():
+        flat[f"{split}/precision_{lang}"] = p
+    for group in ("source", "condition"):
+        for value, sub in m.get(f"by_{group}", {}).items():
+            flat[f"{split}/{group}/{value}/accuracy"] = sub["accuracy"]
+    return flat
