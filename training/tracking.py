@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +119,52 @@ class Tracker(AbstractContextManager["Tracker"]):
         self.run.finish(exit_code=0 if exc_type is None else 1)
 
 
+def log_run(
+    workdir: Workdir,
+    *,
+    name: str,
+    job_type: str,
+    config: dict[str, Any],
+    tags: list[str],
+    values: dict[str, Any],
+    summary: dict[str, Any] | None = None,
+    steps: Iterable[dict[str, Any]] = (),
+    confusions: Iterable[Confusion] = (),
+    artifact: Artifact | None = None,
+) -> str:
+    """One W&B run, the way every nordlid job logs: ``steps`` (one W&B step each), the
+    confusion matrices, ``values`` as the final step and the summary (``summary`` or
+    ``values``), then an artifact; returns the run id."""
+    with Tracker(workdir, name=name, job_type=job_type, config=config, tags=tags) as tracker:
+        for step in steps:
+            tracker.log(step)
+        for c in confusions:
+            tracker.confusion(c.key, c.labels, c.matrix, c.png)
+        tracker.log(values)
+        tracker.summary(values if summary is None else summary)
+        if artifact is not None:
+            tracker.artifact(artifact.name, artifact.kind, artifact.directory, artifact.metadata)
+        return tracker.id
+
+
+@dataclass(frozen=True)
+class Confusion:
+    key: str
+    labels: list[str]
+    matrix: list[list[int]]
+    png: Path | None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    kind: str
+    directory: Path
+    metadata: dict[str, Any]
+
+
 def track_model(workdir: Workdir, card: ModelCard, path: Path) -> str:
-    """One W&B run for a newly registered model version (head or backbone); returns its id.
+    """The W&B run of a newly registered model version (head or backbone).
 
     Logs the card's provenance and hyper-parameters as the run config, the training history
     (``hyperparameters["history"]``, one step per epoch) when there is one, the headline,
@@ -127,7 +172,6 @@ def track_model(workdir: Workdir, card: ModelCard, path: Path) -> str:
     version directory as a ``model`` artifact.
     """
     backbone = card.kind == "backbone"
-    hyperparameters = {k: v for k, v in card.hyperparameters.items() if k != "history"}
     config = {
         "model": card.name,
         "version": card.version,
@@ -140,29 +184,31 @@ def track_model(workdir: Workdir, card: ModelCard, path: Path) -> str:
         "git_sha": card.git_sha,
         "git_dirty": card.git_dirty,
         "recipe": card.recipe,
-        "hyperparameters": hyperparameters,
+        "hyperparameters": {k: v for k, v in card.hyperparameters.items() if k != "history"},
     }
-    tags = ["backbone", card.name] if backbone else [card.feature_service or "", card.head or ""]
-    with Tracker(
+    values: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
+    for split, m in card.metrics.items():
+        values.update(_split_metrics(split, m))
+    metadata: dict[str, Any] = {"version": card.version}
+    if card.feature_service is not None:
+        metadata["feature_service"] = card.feature_service
+    return log_run(
         workdir,
         name=card.ref,
         job_type="train-backbone" if backbone else "train",
         config=config,
-        tags=tags,
-    ) as tracker:
-        for row in card.hyperparameters.get("history", []):
-            tracker.log({f"epoch/{k}": v for k, v in row.items()})
-        flat: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
-        for split, m in card.metrics.items():
-            flat.update(_split_metrics(split, m))
-            tracker.confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
-        tracker.log(flat)
-        tracker.summary(flat)
-        metadata: dict[str, Any] = {"version": card.version}
-        if card.feature_service is not None:
-            metadata["feature_service"] = card.feature_service
-        tracker.artifact(name=card.name, kind="model", directory=path, metadata=metadata)
-        return tracker.id
+        tags=["backbone", card.name] if backbone else [card.feature_service or "", card.head or ""],
+        values=values,
+        steps=(
+            {f"epoch/{k}": v for k, v in row.items()}
+            for row in card.hyperparameters.get("history", [])
+        ),
+        confusions=[
+            Confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
+            for split, m in card.metrics.items()
+        ],
+        artifact=Artifact(card.name, "model", path, metadata),
+    )
 
 
 def _split_metrics(split: str, m: dict[str, Any]) -> dict[str, Any]:
