@@ -30,7 +30,14 @@ from training.dataset import (
     load_entity_frame,
 )
 from training.features import FeatureRef, groups
-from training.heads import Head, HeadConfigBase, LogRegConfig, config_for_kind, fit_head
+from training.heads import (
+    FitReport,
+    Head,
+    HeadConfigBase,
+    LogRegConfig,
+    config_for_kind,
+    fit_head,
+)
 from training.metrics import confusion_table, evaluate_predictions, plot_confusion
 from training.publish import Evaluation, ModelVersion, publish
 
@@ -197,14 +204,7 @@ def train_model(
             "labels": labels,
             "training_time_s": training_time,
             "recipe": recipe,
-            "hyperparameters": {
-                **config.model_dump(),
-                **{f"chosen_{k}": v for k, v in report.chosen.items()},
-                "n_train": len(train),
-                "n_dev": len(dev),
-                "n_test": len(ts.split("test")),
-                "rows_without_features": ts.dropped,
-            },
+            "hyperparameters": _hyperparameters(config, report, ts, len(train), len(dev)),
         },
         track=track,
         aliases=aliases,
@@ -218,6 +218,20 @@ def train_model(
         training_time,
     )
     return mv
+
+
+def _hyperparameters(
+    config: HeadConfigBase, report: FitReport, ts: TrainingSet, n_train: int, n_dev: int
+) -> dict[str, Any]:
+    """The card's hyper-parameters: the config, what fitting chose and the split sizes."""
+    return {
+        **config.model_dump(),
+        **{f"chosen_{k}": v for k, v in report.chosen.items()},
+        "n_train": n_train,
+        "n_dev": n_dev,
+        "n_test": len(ts.split("test")),
+        "rows_without_features": ts.dropped,
+    }
 
 
 def _resolve_features(
