@@ -562,22 +562,17 @@ class FusionHead(TorchHead):
 
 # --------------------------------------------------------------------------- the table
 HEADS: dict[str, type[Head]] = {h.kind: h for h in (LogRegHead, LdaHead, MlpHead, FusionHead)}
-"""Every head kind → its class (the class names its config); the one place kinds are listed."""
+"""Every head kind → its class; the class names its config type."""
 
 
 def _check_table() -> None:
-    union = {m.model_fields["kind"].default for m in _union_members()}
-    if union != set(HEADS) or any(
-        HEADS[k].config_type.model_fields["kind"].default != k for k in HEADS
-    ):
-        raise RuntimeError(f"HeadConfig union {sorted(union)} does not match HEADS {sorted(HEADS)}")
-
-
-def _union_members() -> tuple[type[HeadConfigBase], ...]:
+    """HEADS and the HeadConfig union list the same kinds (checked on import)."""
     from typing import get_args
 
-    members: tuple[type[HeadConfigBase], ...] = get_args(get_args(HeadConfig)[0])
-    return members
+    union = {m.model_fields["kind"].default: m for m in get_args(get_args(HeadConfig)[0])}
+    table = {kind: cls.config_type for kind, cls in HEADS.items()}
+    if union != table:
+        raise RuntimeError(f"HeadConfig union {union} does not match the HEADS table {table}")
 
 
 _check_table()
