@@ -89,7 +89,7 @@ def _train_mini(workdir: Any, waves: list[np.ndarray], langs: list[str]) -> list
     from extractors.engine import extract_waves
     from extractors.registry import create, get_spec
     from training.features import flatten, refs_from_registry
-    from training.heads import HeadConfig, LogRegHead
+    from training.heads import LogRegConfig, LogRegHead
     from training.registry import ModelCard, ModelRegistry
 
     extractor = create("acoustic")
@@ -102,10 +102,10 @@ def _train_mini(workdir: Any, waves: list[np.ndarray], langs: list[str]) -> list
     x = flatten(frame, refs)
     labels = sorted(set(langs))
     y = np.asarray([labels.index(lang) for lang in langs])
-    head, _ = LogRegHead.fit(x, y, x, y, labels, HeadConfig(c_grid=[1.0]))
+    head, _ = LogRegHead.fit(x, y, x, y, labels, LogRegConfig(c_grid=[1.0]))
     reg = ModelRegistry(workdir.models)
     version, path = reg.new_version("bench-mini")
-    files = head.save(path)
+    files = head.save_pretrained(path)
     reg.write_card(
         ModelCard(
             name="bench-mini",

@@ -18,7 +18,7 @@ import numpy as np
 
 def bench_heads(rows: int) -> list[tuple[str, float]]:
     from training.features import FeatureRef, groups
-    from training.heads import HeadConfig, fit_head
+    from training.heads import fit_head, parse_head_config
 
     rng = np.random.default_rng(0)
     labels = ["da", "is", "no", "sv"]
@@ -33,9 +33,8 @@ def bench_heads(rows: int) -> list[tuple[str, float]]:
     out = []
     for kind in ("logreg", "mlp", "fusion"):
         start = time.perf_counter()
-        fit_head(
-            x[n_dev:], y[n_dev:], x[:n_dev], y[:n_dev], labels, HeadConfig(kind=kind), groups(feats)
-        )
+        config = parse_head_config({"kind": kind})
+        fit_head(x[n_dev:], y[n_dev:], x[:n_dev], y[:n_dev], labels, config, groups(feats))
         out.append((kind, time.perf_counter() - start))
     return out
 

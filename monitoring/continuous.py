@@ -469,39 +469,36 @@ def _finish(
 
 
 def _track(workdir: Workdir, outcome: RetrainOutcome, config: RetrainConfig) -> str:
-    from training.tracking import Tracker
+    from training.tracking import log_run
 
-    with Tracker(
+    values: dict[str, Any] = {
+        "promoted": int(outcome.promoted),
+        "n_triggers": len(outcome.triggers),
+        "quarantined": len(outcome.quarantined),
+        **{f"window/{k}": v for k, v in outcome.window.items() if isinstance(v, int | float)},
+    }
+    for side, m in (
+        ("candidate", outcome.candidate_metrics),
+        ("champion", outcome.champion_metrics),
+    ):
+        for k, v in (m or {}).items():
+            if isinstance(v, int | float):
+                values[f"{side}/{k}"] = v
+            elif isinstance(v, dict):
+                values.update({f"{side}/{k}_{lang}": x for lang, x in v.items()})
+    return log_run(
         workdir,
         name=f"retrain-{outcome.candidate or outcome.champion}",
         job_type="retrain",
         config=config.model_dump(mode="json"),
         tags=["retrain", "promoted" if outcome.promoted else "kept-champion"],
-    ) as tracker:
-        values: dict[str, Any] = {
-            "promoted": int(outcome.promoted),
-            "n_triggers": len(outcome.triggers),
-            "quarantined": len(outcome.quarantined),
-            **{f"window/{k}": v for k, v in outcome.window.items() if isinstance(v, int | float)},
-        }
-        for side, m in (
-            ("candidate", outcome.candidate_metrics),
-            ("champion", outcome.champion_metrics),
-        ):
-            for k, v in (m or {}).items():
-                if isinstance(v, int | float):
-                    values[f"{side}/{k}"] = v
-                elif isinstance(v, dict):
-                    values.update({f"{side}/{k}_{lang}": x for lang, x in v.items()})
-        tracker.log(values)
-        tracker.summary(
-            {
-                **values,
-                "decision": outcome.summary(),
-                "triggers": "; ".join(t.reason for t in outcome.triggers),
-            }
-        )
-        return tracker.id
+        values=values,
+        summary={
+            **values,
+            "decision": outcome.summary(),
+            "triggers": "; ".join(t.reason for t in outcome.triggers),
+        },
+    )
 
 
 def _html(outcome: RetrainOutcome) -> str:

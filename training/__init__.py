@@ -12,5 +12,10 @@ Main entry points (the pipeline and the CLI call these):
   threshold tuned on dev (``nordlid train --recipes``; with ``--backbone lidnet`` the
   backbone is trained and its features extracted first).
 - ``training.evaluate`` — ``nordlid evaluate --model REF`` and the comparison table.
+- ``training.heads`` — the head kinds (``HEADS``: logreg, lda, mlp, fusion), each with its
+  own config in the ``HeadConfig`` union, ``fit`` / ``save_pretrained`` / ``from_pretrained``
+  and ``load_head(dir)``.
+- ``training.publish.publish`` — the registering steps both trainers share: version → save →
+  evaluate → card → W&B (``training.tracking.track_model``) → aliases.
 - ``training.registry.ModelRegistry`` — versions, cards, aliases, ``load``, ``promote``.
 """

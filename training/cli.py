@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from nordlid.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nordlid.workdir import Workdir
 
 
 def train(
@@ -58,78 +61,107 @@ def train(
     ),
 ) -> None:
     """Train an LID head from a Feast feature service (and optionally the lidnet backbone)."""
-    from typing import get_args
-
     from nordlid.workdir import Workdir
-    from training.heads import HeadKind
+    from training.heads import head_kinds
 
     workdir = Workdir.from_env().ensure()
-    kinds = get_args(HeadKind)
+    kinds = head_kinds()
     if head not in kinds:
         raise ConfigError(f"--head {head!r}: choose {', '.join(kinds[:-1])} or {kinds[-1]}")
     if not (feature_service or backbone or recipes):
         raise ConfigError("give --feature-service, --backbone lidnet or --recipes")
     if backbone is not None:
-        if backbone != "lidnet":
-            raise ConfigError(f"--backbone {backbone!r}: the only trainable backbone is 'lidnet'")
-        from training.lidnet_train import LidnetTrainConfig, train_lidnet
-
-        overrides: dict[str, Any] = {"seed": seed}
-        if max_minutes is not None:
-            overrides["max_minutes"] = max_minutes
-        if epochs is not None:
-            overrides["epochs"] = epochs
-        mv = train_lidnet(workdir, config=LidnetTrainConfig(**overrides), track=track)
-        typer.echo(f"trained backbone {mv.ref} → {mv.path}")
+        _train_backbone(workdir, backbone, seed, max_minutes, epochs, track)
         if recipes or feature_service:
             from training.recipes import refresh_backbone_features
 
             refresh_backbone_features(workdir, backbone)
     if recipes:
-        from training.recipes import train_recipes
-
-        result = train_recipes(workdir, target_accuracy=target_accuracy, track=track)
-        for mv in (result.mini, result.premium):
-            if mv is not None:
-                typer.echo(_summary(mv.card))
-        if result.cascade is not None:
-            c = result.cascade
-            typer.echo(
-                f"cascade threshold {c.threshold:.4f}: dev accuracy {100 * c.accuracy:.1f}% "
-                f"with {100 * c.escalation_rate:.0f}% escalated"
-                + ("" if c.met_target else f" (target {100 * c.target_accuracy:.1f}% not met)")
-            )
+        _train_recipes(workdir, target_accuracy, track)
     if feature_service is None:
         return
-    from training.heads import HeadConfig
-    from training.sweep import head_config
-
     if sweep is not None:
-        from training.sweep import run_local_sweep
+        _run_sweep(workdir, feature_service, sweep, name, track)
+    else:
+        _train_head(workdir, feature_service, head, name, tuple(alias), seed, params, track)
 
-        points = run_local_sweep(workdir, feature_service, sweep, name=name, track=track)
-        typer.echo("dev macro-F1  test acc  model  params")
-        for p in points:
-            test = "—" if p.test_accuracy is None else f"{100 * p.test_accuracy:.1f}%"
-            typer.echo(f"{100 * p.dev_macro_f1:10.1f}%  {test:>8}  {p.ref}  {json.dumps(p.params)}")
-        return
-    config = HeadConfig(kind=head, seed=seed)  # type: ignore[arg-type]
+
+def _train_backbone(
+    workdir: Workdir,
+    backbone: str,
+    seed: int,
+    max_minutes: float | None,
+    epochs: int | None,
+    track: bool,
+) -> None:
+    """``--backbone lidnet``: train and register nordlid's own backbone."""
+    if backbone != "lidnet":
+        raise ConfigError(f"--backbone {backbone!r}: the only trainable backbone is 'lidnet'")
+    from training.lidnet_train import LidnetTrainConfig, train_lidnet
+
+    overrides: dict[str, Any] = {"seed": seed}
+    if max_minutes is not None:
+        overrides["max_minutes"] = max_minutes
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    mv = train_lidnet(workdir, config=LidnetTrainConfig(**overrides), track=track)
+    typer.echo(f"trained backbone {mv.ref} → {mv.path}")
+
+
+def _train_recipes(workdir: Workdir, target_accuracy: float, track: bool) -> None:
+    """``--recipes``: mini + premium and the cascade threshold."""
+    from training.recipes import train_recipes
+
+    result = train_recipes(workdir, target_accuracy=target_accuracy, track=track)
+    for mv in (result.mini, result.premium):
+        if mv is not None:
+            typer.echo(_summary(mv.card))
+    if result.cascade is not None:
+        c = result.cascade
+        typer.echo(
+            f"cascade threshold {c.threshold:.4f}: dev accuracy {100 * c.accuracy:.1f}% "
+            f"with {100 * c.escalation_rate:.0f}% escalated"
+            + ("" if c.met_target else f" (target {100 * c.target_accuracy:.1f}% not met)")
+        )
+
+
+def _run_sweep(
+    workdir: Workdir, feature_service: str, sweep: Path, name: str | None, track: bool
+) -> None:
+    """``--sweep FILE``: every point of a W&B sweep file, best dev macro-F1 first."""
+    from training.sweep import run_local_sweep
+
+    points = run_local_sweep(workdir, feature_service, sweep, name=name, track=track)
+    typer.echo("dev macro-F1  test acc  model  params")
+    for p in points:
+        test = "—" if p.test_accuracy is None else f"{100 * p.test_accuracy:.1f}%"
+        typer.echo(f"{100 * p.dev_macro_f1:10.1f}%  {test:>8}  {p.ref}  {json.dumps(p.params)}")
+
+
+def _train_head(
+    workdir: Workdir,
+    feature_service: str,
+    head: str,
+    name: str | None,
+    aliases: tuple[str, ...],
+    seed: int,
+    params: str | None,
+    track: bool,
+) -> None:
+    """``--feature-service S [--head K] [--params JSON]``: one head."""
+    from training.heads import parse_head_config
+    from training.sweep import head_config
+    from training.train import train_model
+
+    config = parse_head_config({"kind": head, "seed": seed})
     if params:
         try:
             overrides = json.loads(params)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--params is not valid JSON: {exc}") from exc
         config = head_config(overrides, config)
-    from training.train import train_model
-
     mv = train_model(
-        workdir,
-        feature_service,
-        config.kind,
-        name,
-        config=config,
-        aliases=tuple(alias),
-        track=track,
+        workdir, feature_service, config.kind, name, config=config, aliases=aliases, track=track
     )
     typer.echo(_summary(mv.card))
 

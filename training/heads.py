@@ -1,4 +1,4 @@
-"""LID heads over a flat feature matrix: logistic regression, MLP and multi-view fusion.
+"""LID heads over a flat feature matrix: logistic regression, LDA, MLP and multi-view fusion.
 
 All heads standardise with statistics fitted on the training split only, weight classes
 inversely to their frequency, select / stop on dev macro-F1 and are seeded.  Weights are
@@ -14,52 +14,88 @@ saved as safetensors plus a JSON description (never pickle):
 
 Views with ``layerNN_mean/std`` columns enter the torch heads through a learned softmax
 weighting of the layers (the standard probing set-up); the learned weights are reported.
+
+Each kind is a :class:`Head` subclass with its own config model (``extra="forbid"``);
+:data:`HEADS` is the one table from kind to class, :data:`HeadConfig` the discriminated
+union of the configs on ``kind``.  ``head.save_pretrained(dir)`` writes ``head.json`` with
+the kind, so :func:`load_head` (``Head.from_pretrained``) picks the class back from it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from training.early_stopping import EarlyStopping
 from training.features import Group
-from training.metrics import confusion_matrix, metrics_from_confusion
+from training.metrics import class_weights, macro_f1
 
 log = logging.getLogger(__name__)
 
-HeadKind = Literal["logreg", "lda", "mlp", "fusion"]
 WEIGHTS_FILE = "weights.safetensors"
 HEAD_FILE = "head.json"
+# head.json format: 1 (unversioned) stored one flat config with every kind's fields
+HEAD_FORMAT = 2
 
 
-class HeadConfig(BaseModel):
-    """Hyper-parameters of a head (the sweep varies these)."""
+# --------------------------------------------------------------------------- configs
+class HeadConfigBase(BaseModel):
+    """Settings every head kind has."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: HeadKind = "logreg"
+    kind: str
     seed: int = 0
     class_weighting: bool = True
-    # logreg
+
+
+class LogRegConfig(HeadConfigBase):
+    kind: Literal["logreg"] = "logreg"
     c_grid: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0])
     max_iter: int = 1000
-    # lda: covariance shrinkage towards a scaled identity (0 = the pooled sample covariance)
+
+
+class LdaConfig(HeadConfigBase):
+    kind: Literal["lda"] = "lda"
+    # covariance shrinkage towards a scaled identity (0 = the pooled sample covariance)
     shrinkage_grid: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.5])
-    # torch heads
+
+
+class TorchHeadConfig(HeadConfigBase):
+    """Settings of the torch heads (AdamW, early stopping on dev macro-F1)."""
+
     hidden: int = 128
-    proj: int = 64
     dropout: float = 0.2
     lr: float = 3e-3
     weight_decay: float = 1e-4
     batch_size: int = 64
     max_epochs: int = 150
-    patience: int = 15
+    patience: int = Field(default=15, ge=1)
+
+
+class MlpConfig(TorchHeadConfig):
+    kind: Literal["mlp"] = "mlp"
+
+
+class FusionConfig(TorchHeadConfig):
+    kind: Literal["fusion"] = "fusion"
+    proj: int = 64  # width of each view's projection branch
+
+
+HeadConfig = Annotated[
+    LogRegConfig | LdaConfig | MlpConfig | FusionConfig, Field(discriminator="kind")
+]
+"""Hyper-parameters of one head (the sweep varies these), discriminated on ``kind``."""
+
+_CONFIG_ADAPTER: TypeAdapter[HeadConfig] = TypeAdapter(HeadConfig)
 
 
 @dataclass
@@ -68,20 +104,6 @@ class FitReport:
 
     dev_macro_f1: float
     chosen: dict[str, Any] = field(default_factory=dict)
-
-
-def _macro_f1(labels: list[str], y_idx: np.ndarray, proba: np.ndarray) -> float:
-    lab = np.asarray(labels, dtype=object)
-    cm = confusion_matrix(lab[y_idx], lab[proba.argmax(axis=1)], labels)
-    return float(metrics_from_confusion(cm, labels)["macro_f1"])
-
-
-def _class_weights(y_idx: np.ndarray, n_classes: int) -> np.ndarray:
-    counts = np.bincount(y_idx, minlength=n_classes).astype(np.float64)
-    weights = np.zeros(n_classes)
-    present = counts > 0
-    weights[present] = len(y_idx) / (present.sum() * counts[present])
-    return weights
 
 
 def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,25 +119,93 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-class Head:
-    """A fitted head: ``predict_proba(X)`` → ``(n, len(labels))``."""
+# --------------------------------------------------------------------------- base class
+class Head(ABC):
+    """A fitted head: ``predict_proba(X)`` → ``(n, len(labels))``.
 
-    kind: HeadKind
+    Subclasses set ``kind`` and ``config_type`` and implement ``fit``, ``predict_proba``
+    and the weights' half of persistence (``_save_weights`` / ``_from_saved``); the
+    ``head.json`` half is shared, so every kind saves and loads the same way.
+    """
+
+    kind: ClassVar[str]
+    config_type: ClassVar[type[HeadConfigBase]]
     labels: list[str]
+    config: HeadConfigBase
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    @classmethod
+    @abstractmethod
+    def fit(
+        cls,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_dev: np.ndarray,
+        y_dev: np.ndarray,
+        labels: list[str],
+        config: HeadConfigBase,
+        groups: list[Group] | None = None,
+    ) -> tuple[Self, FitReport]:
+        """Fit on train, select on dev; ``y_*`` are integer indices into ``labels``."""
 
-    def save(self, directory: Path) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
 
     def describe(self) -> dict[str, Any]:
         return {}
 
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: Path) -> list[str]:
+        """Write ``weights.safetensors`` + ``head.json``; returns the file names."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save_weights(directory / WEIGHTS_FILE)
+        meta = {
+            "format": HEAD_FORMAT,
+            "kind": self.kind,
+            "labels": self.labels,
+            "config": self.config.model_dump(),
+            **self._extra_meta(),
+        }
+        (directory / HEAD_FILE).write_text(json.dumps(meta, indent=2))
+        return [WEIGHTS_FILE, HEAD_FILE]
 
-# --------------------------------------------------------------------------- logreg
-class LogRegHead(Head):
-    kind: HeadKind = "logreg"
+    @classmethod
+    def from_pretrained(cls, directory: Path) -> Self:
+        """Load a head this class saved with :meth:`save_pretrained`."""
+        meta = read_head_meta(directory)
+        if meta.get("kind") != cls.kind:
+            raise ValueError(
+                f"{directory / HEAD_FILE}: a {meta.get('kind')!r} head, not {cls.kind!r}"
+            )
+        return cls._from_saved(directory / WEIGHTS_FILE, meta, _saved_config(cls, meta))
+
+    @abstractmethod
+    def _save_weights(self, path: Path) -> None: ...
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    @abstractmethod
+    def _from_saved(cls, weights: Path, meta: dict[str, Any], config: HeadConfigBase) -> Self: ...
+
+
+def read_head_meta(directory: Path) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads((directory / HEAD_FILE).read_text())
+    return meta
+
+
+def _saved_config(cls: type[Head], meta: dict[str, Any]) -> HeadConfigBase:
+    raw = dict(meta.get("config") or {})
+    if meta.get("format", 1) < 2:  # one flat config of every kind's fields: keep this kind's
+        raw = {k: v for k, v in raw.items() if k in cls.config_type.model_fields}
+    raw["kind"] = cls.kind
+    return cls.config_type.model_validate(raw)
+
+
+# --------------------------------------------------------------------------- linear heads
+class LinearHead(Head):
+    """``softmax(((x - mean) / scale) coef^T + intercept)`` of a scikit-learn linear
+    classifier; the subclass names the tuned parameter, its grid and the estimator."""
 
     def __init__(
         self,
@@ -124,7 +214,7 @@ class LogRegHead(Head):
         intercept: np.ndarray,
         mean: np.ndarray,
         scale: np.ndarray,
-        config: HeadConfig,
+        config: HeadConfigBase,
     ) -> None:
         self.labels = labels
         self.coef, self.intercept, self.mean, self.scale = coef, intercept, mean, scale
@@ -134,27 +224,6 @@ class LogRegHead(Head):
         z = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
         return _softmax(z.astype(np.float64))
 
-    def save(self, directory: Path) -> list[str]:
-        from safetensors.numpy import save_file
-
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {
-                "coef": np.ascontiguousarray(self.coef, dtype=np.float32),
-                "intercept": np.ascontiguousarray(self.intercept, dtype=np.float32),
-                "mean": self.mean.astype(np.float32),
-                "scale": self.scale.astype(np.float32),
-            },
-            str(directory / WEIGHTS_FILE),
-        )
-        (directory / HEAD_FILE).write_text(
-            json.dumps(
-                {"kind": self.kind, "labels": self.labels, "config": self.config.model_dump()},
-                indent=2,
-            )
-        )
-        return [WEIGHTS_FILE, HEAD_FILE]
-
     @classmethod
     def fit(
         cls,
@@ -163,19 +232,21 @@ class LogRegHead(Head):
         x_dev: np.ndarray,
         y_dev: np.ndarray,
         labels: list[str],
-        config: HeadConfig,
-    ) -> tuple[LogRegHead, FitReport]:
+        config: HeadConfigBase,
+        groups: list[Group] | None = None,
+    ) -> tuple[Self, FitReport]:
         """Fit one scikit-learn model per grid value on standardised features; keep the one
-        with the best dev macro-F1."""
+        with the best dev macro-F1 (``groups`` are not used)."""
+        config = cls.config_type.model_validate(config.model_dump())
         param, grid, make = cls._candidates(config, y_train)
         mean, scale = _standardiser(x_train)
         xs_train = (x_train - mean) / scale
-        best: tuple[float, float, LogRegHead] | None = None
+        best: tuple[float, float, Self] | None = None
         for value in grid:
             model = make(value).fit(xs_train, y_train)
             coef, intercept = _affine_scores(model, len(labels), xs_train.shape[1])
             head = cls(labels, coef, intercept, mean, scale, config)
-            score = _macro_f1(labels, y_dev, head.predict_proba(x_dev))
+            score = macro_f1(labels, y_dev, head.predict_proba(x_dev))
             log.debug("%s %s=%s dev macro-F1 %.4f", cls.kind, param, value, score)
             if best is None or score > best[0]:
                 best = (score, value, head)
@@ -184,10 +255,43 @@ class LogRegHead(Head):
         return head, FitReport(dev_macro_f1=score, chosen={param: value})
 
     @classmethod
+    @abstractmethod
     def _candidates(
-        cls, config: HeadConfig, y_train: np.ndarray
+        cls, config: Any, y_train: np.ndarray
     ) -> tuple[str, list[float], Callable[[float], Any]]:
         """(name of the tuned parameter, its grid, grid value → unfitted model)."""
+
+    def _save_weights(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        save_file(
+            {
+                "coef": np.ascontiguousarray(self.coef, dtype=np.float32),
+                "intercept": np.ascontiguousarray(self.intercept, dtype=np.float32),
+                "mean": self.mean.astype(np.float32),
+                "scale": self.scale.astype(np.float32),
+            },
+            str(path),
+        )
+
+    @classmethod
+    def _from_saved(cls, weights: Path, meta: dict[str, Any], config: HeadConfigBase) -> Self:
+        from safetensors.numpy import load_file
+
+        w = load_file(str(weights))
+        return cls(meta["labels"], w["coef"], w["intercept"], w["mean"], w["scale"], config)
+
+
+class LogRegHead(LinearHead):
+    """Multinomial logistic regression, ``C`` chosen on dev macro-F1."""
+
+    kind: ClassVar[str] = "logreg"
+    config_type: ClassVar[type[HeadConfigBase]] = LogRegConfig
+
+    @classmethod
+    def _candidates(
+        cls, config: LogRegConfig, y_train: np.ndarray
+    ) -> tuple[str, list[float], Callable[[float], Any]]:
         from sklearn.linear_model import LogisticRegression
 
         def make(c: float) -> Any:
@@ -200,31 +304,17 @@ class LogRegHead(Head):
 
         return "C", config.c_grid, make
 
-    @classmethod
-    def load(cls, directory: Path) -> LogRegHead:
-        from safetensors.numpy import load_file
 
-        meta = json.loads((directory / HEAD_FILE).read_text())
-        w = load_file(str(directory / WEIGHTS_FILE))
-        return cls(
-            meta["labels"],
-            w["coef"],
-            w["intercept"],
-            w["mean"],
-            w["scale"],
-            HeadConfig.model_validate(meta["config"]),
-        )
-
-
-class LdaHead(LogRegHead):
+class LdaHead(LinearHead):
     """Linear discriminant analysis over standardised features (equal class priors when
     ``class_weighting``), stored and applied as ``softmax(x W^T + b)`` like ``logreg``."""
 
-    kind: HeadKind = "lda"
+    kind: ClassVar[str] = "lda"
+    config_type: ClassVar[type[HeadConfigBase]] = LdaConfig
 
     @classmethod
     def _candidates(
-        cls, config: HeadConfig, y_train: np.ndarray
+        cls, config: LdaConfig, y_train: np.ndarray
     ) -> tuple[str, list[float], Callable[[float], Any]]:
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
@@ -257,9 +347,11 @@ def _affine_scores(model: Any, n_labels: int, n_features: int) -> tuple[np.ndarr
 
 
 # --------------------------------------------------------------------------- torch heads
-def _build_net(in_dim: int, groups: list[Group], n_classes: int, config: HeadConfig) -> Any:
+def _build_net(in_dim: int, groups: list[Group], n_classes: int, config: TorchHeadConfig) -> Any:
     import torch
     from torch import nn
+
+    proj = config.proj if isinstance(config, FusionConfig) else None
 
     class ProbeNet(nn.Module):
         """Standardise → per-view branch (layer mix, optional projection) → MLP."""
@@ -280,13 +372,13 @@ def _build_net(in_dim: int, groups: list[Group], n_classes: int, config: HeadCon
                     self.register_buffer(f"idx{i}", torch.tensor(g.indices, dtype=torch.long))
                     self.layer_logits.append(nn.Parameter(torch.zeros(0), requires_grad=False))
                 self.layered.append(bool(g.layers))
-                if config.kind == "fusion":
+                if proj is not None:
                     self.proj.append(
                         nn.Sequential(
-                            nn.Linear(g.width, config.proj), nn.ReLU(), nn.Dropout(config.dropout)
+                            nn.Linear(g.width, proj), nn.ReLU(), nn.Dropout(config.dropout)
                         )
                     )
-                    width += config.proj
+                    width += proj
                 else:
                     self.proj.append(nn.Identity())
                     width += g.width
@@ -325,15 +417,18 @@ def _groups_from_json(raw: list[dict[str, Any]]) -> list[Group]:
 
 
 class TorchHead(Head):
+    """A :func:`_build_net` network trained with AdamW, early-stopped on dev macro-F1."""
+
+    config: TorchHeadConfig
+
     def __init__(
-        self, labels: list[str], net: Any, groups: list[Group], config: HeadConfig, in_dim: int
+        self, labels: list[str], net: Any, groups: list[Group], config: TorchHeadConfig, in_dim: int
     ) -> None:
         self.labels = labels
         self.net = net
         self.groups = groups
         self.config = config
         self.in_dim = in_dim
-        self.kind = config.kind
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         import torch
@@ -355,34 +450,23 @@ class TorchHead(Head):
     def describe(self) -> dict[str, Any]:
         return {"layer_weights": self.layer_weights()} if self.layer_weights() else {}
 
-    def save(self, directory: Path) -> list[str]:
+    def _save_weights(self, path: Path) -> None:
         from safetensors.torch import save_file
 
-        directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE))
-        (directory / HEAD_FILE).write_text(
-            json.dumps(
-                {
-                    "kind": self.kind,
-                    "labels": self.labels,
-                    "in_dim": self.in_dim,
-                    "groups": _groups_to_json(self.groups),
-                    "config": self.config.model_dump(),
-                }
-            )
-        )
-        return [WEIGHTS_FILE, HEAD_FILE]
+        save_file(state, str(path))
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"in_dim": self.in_dim, "groups": _groups_to_json(self.groups)}
 
     @classmethod
-    def load(cls, directory: Path) -> TorchHead:
+    def _from_saved(cls, weights: Path, meta: dict[str, Any], config: HeadConfigBase) -> Self:
         from safetensors.torch import load_file
 
-        meta = json.loads((directory / HEAD_FILE).read_text())
-        config = HeadConfig.model_validate(meta["config"])
+        assert isinstance(config, TorchHeadConfig)
         groups = _groups_from_json(meta["groups"])
         net = _build_net(meta["in_dim"], groups, len(meta["labels"]), config)
-        net.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        net.load_state_dict(load_file(str(weights)))
         net.eval()
         return cls(meta["labels"], net, groups, config, meta["in_dim"])
 
@@ -394,15 +478,20 @@ class TorchHead(Head):
         x_dev: np.ndarray,
         y_dev: np.ndarray,
         labels: list[str],
-        config: HeadConfig,
-        groups: list[Group],
-    ) -> tuple[TorchHead, FitReport]:
+        config: HeadConfigBase,
+        groups: list[Group] | None = None,
+    ) -> tuple[Self, FitReport]:
+        """Train on one thread; ``groups`` default to one view of every column."""
         import torch
 
+        cfg = cls.config_type.model_validate(config.model_dump())
+        assert isinstance(cfg, TorchHeadConfig)
+        if groups is None:
+            groups = [Group(view="x", indices=list(range(x_train.shape[1])), layers=None)]
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # tiny matrices: one thread is faster and deterministic
         try:
-            return cls._fit(x_train, y_train, x_dev, y_dev, labels, config, groups)
+            return cls._fit(x_train, y_train, x_dev, y_dev, labels, cfg, groups)
         finally:
             torch.set_num_threads(threads)
 
@@ -414,9 +503,9 @@ class TorchHead(Head):
         x_dev: np.ndarray,
         y_dev: np.ndarray,
         labels: list[str],
-        config: HeadConfig,
+        config: TorchHeadConfig,
         groups: list[Group],
-    ) -> tuple[TorchHead, FitReport]:
+    ) -> tuple[Self, FitReport]:
         import torch
 
         torch.manual_seed(config.seed)
@@ -427,7 +516,7 @@ class TorchHead(Head):
         net.mean.copy_(torch.from_numpy(mean))
         net.scale.copy_(torch.from_numpy(scale))
         weight = (
-            torch.tensor(_class_weights(y_train, len(labels)), dtype=torch.float32)
+            torch.tensor(class_weights(y_train, len(labels)), dtype=torch.float32)
             if config.class_weighting
             else None
         )
@@ -436,7 +525,8 @@ class TorchHead(Head):
         xt = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32))
         yt = torch.from_numpy(y_train.astype(np.int64))
         head = cls(labels, net, groups, config, in_dim)
-        best_score, best_state, best_epoch, stale = -1.0, None, 0, 0
+        stopper = EarlyStopping(config.patience, [net])
+        epoch = 0
         for epoch in range(1, config.max_epochs + 1):
             net.train()
             order = torch.randperm(len(xt), generator=gen)
@@ -446,20 +536,92 @@ class TorchHead(Head):
                 loss = loss_fn(net(xt[batch]), yt[batch])
                 loss.backward()
                 opt.step()
-            score = _macro_f1(labels, y_dev, head.predict_proba(x_dev))
-            if score > best_score:
-                best_score, best_epoch, stale = score, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
-        assert best_state is not None
-        net.load_state_dict(best_state)
+            stopper.update(epoch, macro_f1(labels, y_dev, head.predict_proba(x_dev)))
+            if stopper.should_stop:
+                break
+        stopper.restore()
         net.eval()
-        chosen: dict[str, Any] = {"best_epoch": best_epoch, "epochs_run": epoch}
+        chosen: dict[str, Any] = {"best_epoch": stopper.best_epoch, "epochs_run": epoch}
         chosen.update(head.describe())
-        return head, FitReport(dev_macro_f1=best_score, chosen=chosen)
+        return head, FitReport(dev_macro_f1=stopper.best_score, chosen=chosen)
+
+
+class MlpHead(TorchHead):
+    """One hidden layer over the (layer-mixed) views side by side."""
+
+    kind: ClassVar[str] = "mlp"
+    config_type: ClassVar[type[HeadConfigBase]] = MlpConfig
+
+
+class FusionHead(TorchHead):
+    """One projection branch per view, concatenated, then the MLP."""
+
+    kind: ClassVar[str] = "fusion"
+    config_type: ClassVar[type[HeadConfigBase]] = FusionConfig
+
+
+# --------------------------------------------------------------------------- the table
+HEADS: dict[str, type[Head]] = {h.kind: h for h in (LogRegHead, LdaHead, MlpHead, FusionHead)}
+"""Every head kind → its class; the class names its config type."""
+
+
+def _check_table() -> None:
+    """HEADS and the HeadConfig union list the same kinds (checked on import)."""
+    from typing import get_args
+
+    union = {m.model_fields["kind"].default: m for m in get_args(get_args(HeadConfig)[0])}
+    table = {kind: cls.config_type for kind, cls in HEADS.items()}
+    if union != table:
+        raise RuntimeError(f"HeadConfig union {union} does not match the HEADS table {table}")
+
+
+_check_table()
+
+
+def head_kinds() -> tuple[str, ...]:
+    return tuple(HEADS)
+
+
+def head_class(kind: str) -> type[Head]:
+    try:
+        return HEADS[kind]
+    except KeyError:
+        raise ValueError(f"unknown head kind {kind!r}; known: {', '.join(HEADS)}") from None
+
+
+def head_config_fields() -> set[str]:
+    """Every setting of any head kind (what a sweep may vary)."""
+    return {name for cls in HEADS.values() for name in cls.config_type.model_fields}
+
+
+def parse_head_config(values: Mapping[str, Any], *, lenient: bool = False) -> HeadConfig:
+    """Validate ``values`` as the config of its ``kind`` (default ``logreg``).
+
+    Unknown kinds and names that are no setting of any kind fail.  ``lenient`` drops the
+    settings of *other* kinds instead of failing on them — a sweep grid crosses the kind
+    with the torch heads' settings, which ``logreg`` and ``lda`` do not have.
+    """
+    values = {"kind": "logreg", **values}
+    kind = values["kind"]
+    if lenient and kind in HEADS:
+        own = HEADS[kind].config_type.model_fields
+        unknown = set(values) - head_config_fields()
+        dropped = sorted(set(values) - set(own) - unknown)
+        if dropped:
+            log.info("%s head: ignoring settings of other head kinds: %s", kind, ", ".join(dropped))
+        values = {k: v for k, v in values.items() if k not in dropped}
+    return _CONFIG_ADAPTER.validate_python(values)
+
+
+def config_for_kind(config: HeadConfigBase, kind: str) -> HeadConfig:
+    """``config`` as a ``kind`` config: the same object when the kind matches, otherwise the
+    settings both kinds have (seed, class weighting, ...) carried over to the new kind."""
+    if config.kind == kind:
+        return parse_head_config(config.model_dump())
+    target = head_class(kind).config_type.model_fields
+    return parse_head_config(
+        {**{k: v for k, v in config.model_dump().items() if k in target}, "kind": kind}
+    )
 
 
 def fit_head(
@@ -468,23 +630,15 @@ def fit_head(
     x_dev: np.ndarray,
     y_dev: np.ndarray,
     labels: list[str],
-    config: HeadConfig,
-    groups: list[Group],
+    config: HeadConfigBase,
+    groups: list[Group] | None = None,
 ) -> tuple[Head, FitReport]:
     """Fit the head ``config.kind``; ``y_*`` are integer indices into ``labels``."""
     if len(x_train) == 0:
         raise ValueError("no training rows")
-    if config.kind == "logreg":
-        return LogRegHead.fit(x_train, y_train, x_dev, y_dev, labels, config)
-    if config.kind == "lda":
-        return LdaHead.fit(x_train, y_train, x_dev, y_dev, labels, config)
-    return TorchHead.fit(x_train, y_train, x_dev, y_dev, labels, config, groups)
+    return head_class(config.kind).fit(x_train, y_train, x_dev, y_dev, labels, config, groups)
 
 
 def load_head(directory: Path) -> Head:
-    kind = json.loads((directory / HEAD_FILE).read_text())["kind"]
-    if kind == "logreg":
-        return LogRegHead.load(directory)
-    if kind == "lda":
-        return LdaHead.load(directory)
-    return TorchHead.load(directory)
+    """The head saved in ``directory``, of the class its ``head.json`` names."""
+    return head_class(read_head_meta(directory)["kind"]).from_pretrained(directory)

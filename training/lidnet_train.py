@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -26,11 +27,13 @@ from extractors.lidnet import NAME, LidnetConfig, build_backbone, save_checkpoin
 from nordlid import LANGUAGES
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
+from training.early_stopping import EarlyStopping
+from training.metrics import class_weights, macro_f1
+from training.publish import Evaluation, ModelVersion, publish
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
-CLASSIFIER_FILE = "classifier.safetensors"
 NOISE_KINDS: tuple[Literal["white", "pink", "brown"], ...] = ("white", "pink", "brown")
 
 
@@ -78,7 +81,7 @@ class LidnetTrainConfig(BaseModel):
     # wall-clock budget, split evenly between the members: a member stops after the epoch
     # that exceeds its share (30 epochs took 3.6 min per member on the 2-core machine)
     max_minutes: float = 12.0
-    patience: int = 10
+    patience: int = Field(default=10, ge=1)
 
 
 @dataclass
@@ -237,21 +240,63 @@ class _Member:
     history: list[dict[str, float]]
 
 
-def _fit_member(
-    backbone: Any,
-    k: int,
-    train: LabelledAudio,
-    dev: LabelledAudio,
-    labels: list[str],
-    config: LidnetTrainConfig,
-    budget_s: float,
-    on_epoch: Callable[[dict[str, float]], None] | None,
-) -> _Member:
-    """Train encoder ``k`` (and its own linear classifier): class-weighted CE on augmented
-    crops, the state with the best dev macro-F1 kept."""
-    import torch
+@dataclass
+class _MemberTraining:
+    """Encoder ``k`` of the backbone, its own linear classifier and their optimiser."""
 
-    from training.heads import _class_weights, _macro_f1
+    backbone: Any
+    k: int
+    classifier: Any
+    opt: Any
+    sched: Any
+    loss_fn: Any
+    rng: np.random.Generator
+    config: LidnetTrainConfig
+    steps_per_epoch: int
+
+    @property
+    def encoder(self) -> Any:
+        return self.backbone.encoders[self.k]
+
+    def embed(self, x: Any, lengths: Any = None) -> Any:
+        return self.backbone.embed_member(self.k, x, lengths)
+
+    def train_epoch(self, train: LabelledAudio) -> list[float]:
+        """One pass over shuffled, augmented, frequency-masked crops; the step losses."""
+        import torch
+
+        cfg = self.config
+        n = int(cfg.crop_s * SAMPLE_RATE)
+        self.backbone.train()
+        self.classifier.train()
+        order = self.rng.permutation(len(train.waves))
+        losses = []
+        for s in range(self.steps_per_epoch):
+            idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            if len(idx) < 2:  # batch norm needs two examples
+                continue
+            x = torch.from_numpy(make_batch(train.waves, idx, n, self.rng, cfg.augment))
+            feats = mask_frequencies(self.backbone.features(x), self.rng, cfg.augment)
+            logits = self.classifier(self.backbone.encode(self.k, feats))
+            loss = self.loss_fn(logits, torch.from_numpy(train.y[idx]))
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            losses.append(float(loss.detach()))
+        return losses
+
+    def dev_macro_f1(self, dev: LabelledAudio, labels: list[str]) -> float:
+        proba, _ = _predict(self.backbone, self.classifier, dev.waves, embed=self.embed)
+        return macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+
+
+def _start_member(
+    backbone: Any, k: int, train: LabelledAudio, labels: list[str], config: LidnetTrainConfig
+) -> _MemberTraining:
+    """Seed ``seed + k``, a fresh classifier, AdamW with a one-cycle schedule over every
+    epoch, class-weighted label-smoothed cross-entropy."""
+    import torch
 
     seed = config.seed + k
     torch.manual_seed(seed)
@@ -264,37 +309,33 @@ def _fit_member(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.15
     )
-    weight = torch.tensor(_class_weights(train.y, len(labels)), dtype=torch.float32)
+    weight = torch.tensor(class_weights(train.y, len(labels)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
-    n = int(config.crop_s * SAMPLE_RATE)
+    return _MemberTraining(
+        backbone, k, classifier, opt, sched, loss_fn, rng, config, steps_per_epoch
+    )
 
-    def embed(x: Any, lengths: Any = None) -> Any:
-        return backbone.embed_member(k, x, lengths)
 
+def _fit_member(
+    backbone: Any,
+    k: int,
+    train: LabelledAudio,
+    dev: LabelledAudio,
+    labels: list[str],
+    config: LidnetTrainConfig,
+    budget_s: float,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+) -> _Member:
+    """Train encoder ``k`` (and its own linear classifier): class-weighted CE on augmented
+    crops, the state with the best dev macro-F1 kept."""
+    member = _start_member(backbone, k, train, labels, config)
+    stopper = EarlyStopping(config.patience, [member.encoder, member.classifier])
     start = time.perf_counter()
-    best: tuple[float, int, Any] = (-1.0, 0, None)
     history: list[dict[str, float]] = []
-    stale = 0
     epoch = 0
     for epoch in range(1, config.epochs + 1):
-        backbone.train()
-        classifier.train()
-        order = rng.permutation(len(train.waves))
-        losses = []
-        for s in range(steps_per_epoch):
-            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
-            if len(idx) < 2:  # batch norm needs two examples
-                continue
-            x = torch.from_numpy(make_batch(train.waves, idx, n, rng, config.augment))
-            feats = mask_frequencies(backbone.features(x), rng, config.augment)
-            loss = loss_fn(classifier(backbone.encode(k, feats)), torch.from_numpy(train.y[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-        proba, _ = _predict(backbone, classifier, dev.waves, embed=embed)
-        f1 = _macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        losses = member.train_epoch(train)
+        f1 = member.dev_macro_f1(dev, labels)
         row = {
             "member": float(k),
             "epoch": float(epoch),
@@ -313,17 +354,9 @@ def _fit_member(
         )
         if on_epoch is not None:
             on_epoch(row)
-        if f1 > best[0]:
-            state = (
-                {key: v.detach().clone() for key, v in encoder.state_dict().items()},
-                {key: v.detach().clone() for key, v in classifier.state_dict().items()},
-            )
-            best = (f1, epoch, state)
-            stale = 0
-        else:
-            stale += 1
-        if stale >= config.patience:
-            log.info("lidnet: dev macro-F1 has not improved for %d epochs; stopping", stale)
+        stopper.update(epoch, f1)
+        if stopper.should_stop:
+            log.info("lidnet: dev macro-F1 has not improved for %d epochs; stopping", stopper.stale)
             break
         if row["elapsed_s"] > budget_s:
             log.warning(
@@ -333,10 +366,8 @@ def _fit_member(
                 epoch,
             )
             break
-    assert best[2] is not None
-    encoder.load_state_dict(best[2][0])
-    classifier.load_state_dict(best[2][1])
-    return _Member(classifier, epoch, best[1], best[0], history)
+    stopper.restore()
+    return _Member(member.classifier, epoch, stopper.best_epoch, stopper.best_score, history)
 
 
 def _mean_logits_classifier(members: list[_Member], dim: int) -> Any:
@@ -365,8 +396,6 @@ def fit_lidnet(
     members' logits."""
     import torch
 
-    from training.heads import _macro_f1
-
     torch.manual_seed(config.seed)
     model_cfg = config.model.model_copy(update={"labels": labels})
     backbone = build_backbone(model_cfg)
@@ -383,7 +412,7 @@ def fit_lidnet(
         f1 = members[0].best_dev_macro_f1
     else:
         proba, _ = _predict(backbone, classifier, dev.waves)
-        f1 = _macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
         log.info(
             "lidnet ensemble of %d: dev macro-F1 %.4f (members %s)",
             len(members),
@@ -420,27 +449,48 @@ def train_lidnet(
     config: LidnetTrainConfig | None = None,
     aliases: tuple[str, ...] = ("production",),
     track: bool = True,
-) -> Any:
-    """Train, evaluate and register the backbone; returns a ``training.train.ModelVersion``."""
-    import torch
-    from safetensors.torch import save_file
-
-    from training.metrics import evaluate_predictions, plot_confusion
-    from training.registry import ModelCard, ModelRegistry
-    from training.tracking import git_state
-    from training.train import ModelVersion
-
+) -> ModelVersion:
+    """Train, evaluate and register the backbone (model-scoped ``aliases``)."""
     config = config or LidnetTrainConfig()
     if manifest is None:
-        from corpus.manifest import read_manifest
-
-        if not workdir.validated_manifest.exists():
-            raise NordlidError(
-                f"{workdir.validated_manifest}: validated manifest not found "
-                "(run `nordlid validate`)"
-            )
-        manifest = read_manifest(workdir.validated_manifest)
+        manifest = _validated_manifest(workdir)
     labels = [lang for lang in LANGUAGES if lang in set(manifest["language"])]
+    data = _training_audio(manifest, labels)
+    result = fit_lidnet(data["train"], data["dev"], labels, config)
+    mv = publish(
+        workdir,
+        NAME,
+        save=lambda path: save_checkpoint(path, result.backbone, result.config.model),
+        evaluate=lambda path, ref: _evaluate_lidnet(result, data, path, ref),
+        cost=lambda: _lidnet_cost(result.backbone),
+        card=_card_fields(result, data),
+        track=track,
+        aliases=aliases,
+        alias_scope="model",
+    )
+    metrics = mv.card.metrics
+    log.info(
+        "%s: test accuracy %s, %.3f GFLOPs/s audio, %.0f s training",
+        mv.ref,
+        f"{metrics['test']['accuracy']:.4f}" if "test" in metrics else "n/a",
+        mv.card.cost["backbone_gflops_per_s"],
+        result.training_time_s,
+    )
+    return mv
+
+
+def _validated_manifest(workdir: Workdir) -> pd.DataFrame:
+    from corpus.manifest import read_manifest
+
+    if not workdir.validated_manifest.exists():
+        raise NordlidError(
+            f"{workdir.validated_manifest}: validated manifest not found (run `nordlid validate`)"
+        )
+    return read_manifest(workdir.validated_manifest)
+
+
+def _training_audio(manifest: pd.DataFrame, labels: list[str]) -> dict[str, LabelledAudio]:
+    """Train, dev and test audio; fails without two train utterances or any dev audio."""
     data = load_audio(manifest, labels, ("train", "dev", "test"))
     if len(data["train"].waves) < 2:
         raise NordlidError("lidnet: the train split has fewer than 2 readable utterances")
@@ -452,22 +502,23 @@ def train_lidnet(
         len(data["dev"].waves),
         sum(w.size for w in data["train"].waves) / SAMPLE_RATE,
     )
-    result = fit_lidnet(data["train"], data["dev"], labels, config)
+    return data
 
-    registry = ModelRegistry(workdir.models)
-    version, path = registry.new_version(NAME)
-    files = save_checkpoint(path, result.backbone, result.config.model)
-    save_file(
-        {k: v.detach().contiguous() for k, v in result.classifier.state_dict().items()},
-        str(path / CLASSIFIER_FILE),
-    )
-    files.append(CLASSIFIER_FILE)
-    metrics: dict[str, Any] = {}
+
+def _evaluate_lidnet(
+    result: LidnetResult, data: dict[str, LabelledAudio], path: Path, ref: str
+) -> Evaluation:
+    """Dev and test metrics of the backbone with its own classifier (one utterance per
+    batch: exact), a confusion plot per split."""
+    from training.metrics import evaluate_predictions, plot_confusion
+
+    labels = result.labels
+    evaluation = Evaluation(metrics={})
     for split in ("dev", "test"):
         d = data[split]
         if not d.waves:
             continue
-        proba, _ = _predict(result.backbone, result.classifier, d.waves, batch_size=1)  # exact
+        proba, _ = _predict(result.backbone, result.classifier, d.waves, batch_size=1)
         m = evaluate_predictions(
             proba,
             np.asarray(labels, dtype=object)[d.y],
@@ -478,33 +529,29 @@ def train_lidnet(
             m["confusion"],
             labels,
             path / f"confusion_{split}.png",
-            title=f"lidnet@{version} (own classifier) — {split}",
+            title=f"{ref} (own classifier) — {split}",
         )
-        files.append(f"confusion_{split}.png")
-        metrics[split] = m
-    with torch.no_grad():
-        gflops = backbone_gflops_per_second(result.backbone)
-    n_params = sum(p.numel() for p in result.backbone.parameters())
-    git = git_state()
-    from corpus.manifest import manifest_hash
+        evaluation.files.append(f"confusion_{split}.png")
+        evaluation.metrics[split] = m
+    return evaluation
 
-    card = ModelCard(
-        name=NAME,
-        version=version,
-        kind="backbone",
-        head="linear",
-        labels=labels,
-        metrics=metrics,
-        cost={"backbone_gflops_per_s": gflops, "params_m": n_params / 1e6},
-        training_time_s=result.training_time_s,
-        data_version=(
-            manifest_hash(workdir.validated_manifest)
-            if workdir.validated_manifest.exists()
-            else None
-        ),
-        git_sha=git.sha,
-        git_dirty=git.dirty,
-        hyperparameters={
+
+def _lidnet_cost(backbone: Any) -> dict[str, float]:
+    import torch
+
+    with torch.no_grad():
+        gflops = backbone_gflops_per_second(backbone)
+    n_params = sum(p.numel() for p in backbone.parameters())
+    return {"backbone_gflops_per_s": gflops, "params_m": n_params / 1e6}
+
+
+def _card_fields(result: LidnetResult, data: dict[str, LabelledAudio]) -> dict[str, Any]:
+    return {
+        "kind": "backbone",
+        "head": "linear",
+        "labels": result.labels,
+        "training_time_s": result.training_time_s,
+        "hyperparameters": {
             **result.config.model_dump(mode="json"),
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
@@ -512,55 +559,8 @@ def train_lidnet(
             "n_train": len(data["train"].waves),
             "history": result.history,
         },
-        files=files,
-        notes=(
+        "notes": (
             f"{result.config.model.arch} trained from scratch on the corpus; "
             "metrics use its own linear classifier"
         ),
-    )
-    registry.write_card(card)
-    if track:
-        card.wandb_run_id = _track(workdir, card, path)
-        registry.write_card(card)
-    for alias in aliases:
-        registry.set_alias(card.ref, alias, scope="model")
-    log.info(
-        "%s: test accuracy %s, %.3f GFLOPs/s audio, %.0f s training",
-        card.ref,
-        f"{metrics['test']['accuracy']:.4f}" if "test" in metrics else "n/a",
-        gflops,
-        result.training_time_s,
-    )
-    return ModelVersion(name=NAME, version=version, path=path, card=card)
-
-
-def _track(workdir: Workdir, card: Any, path: Any) -> str:
-    from training.tracking import Tracker
-
-    with Tracker(
-        workdir,
-        name=card.ref,
-        job_type="train-backbone",
-        config={
-            "model": NAME,
-            **card.hyperparameters,
-            "data_version": card.data_version,
-            "git_sha": card.git_sha,
-        },
-        tags=["backbone", NAME],
-    ) as tracker:
-        for row in card.hyperparameters.get("history", []):
-            tracker.log({f"epoch/{k}": v for k, v in row.items()})
-        flat: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
-        for split, m in card.metrics.items():
-            for key in ("accuracy", "macro_f1", "uar", "ece"):
-                flat[f"{split}/{key}"] = m[key]
-            for value, sub in m.get("by_condition", {}).items():
-                flat[f"{split}/condition/{value}/accuracy"] = sub["accuracy"]
-            tracker.confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
-        tracker.log(flat)
-        tracker.summary(flat)
-        tracker.artifact(
-            name=NAME, kind="model", directory=path, metadata={"version": card.version}
-        )
-        return tracker.id
+    }

@@ -66,6 +66,22 @@ def metrics_from_confusion(cm: np.ndarray, labels: Sequence[str]) -> dict[str, A
     }
 
 
+def macro_f1(labels: Sequence[str], y_idx: np.ndarray, proba: np.ndarray) -> float:
+    """Macro-F1 of the arg-max of ``proba`` against integer label indices ``y_idx``."""
+    lab = np.asarray(list(labels), dtype=object)
+    cm = confusion_matrix(lab[y_idx], lab[np.asarray(proba).argmax(axis=1)], labels)
+    return float(metrics_from_confusion(cm, labels)["macro_f1"])
+
+
+def class_weights(y_idx: np.ndarray, n_classes: int) -> np.ndarray:
+    """Inverse-frequency class weights ``n / (n_present * count_c)``; 0 for absent classes."""
+    counts = np.bincount(y_idx, minlength=n_classes).astype(np.float64)
+    weights = np.zeros(n_classes)
+    present = counts > 0
+    weights[present] = len(y_idx) / (present.sum() * counts[present])
+    return weights
+
+
 def expected_calibration_error(
     proba: np.ndarray, y_true_idx: np.ndarray, n_bins: int = 15
 ) -> float:

@@ -24,7 +24,7 @@ from training.dataset import (
     fetch_training_frame,
     load_entity_frame,
 )
-from training.heads import HeadConfig
+from training.heads import HeadConfigBase
 from training.registry import ModelRegistry
 from training.train import ModelVersion, train_model
 
@@ -165,7 +165,7 @@ def train_recipes(
     target_accuracy: float = 0.97,
     production: str | None = "premium",
     entity_df: Any = None,
-    config: HeadConfig | None = None,
+    config: HeadConfigBase | None = None,
     fetch: HistoricalFetch | None = None,
     track: bool = True,
 ) -> RecipeResult:

@@ -3,7 +3,9 @@
 The same ``training/sweep.yaml`` drives ``wandb agent`` (online) and this runner (offline):
 each point of the search space trains one head (tracked as its own W&B run) and the
 runner reports dev macro-F1 per point, best first.  Parameters that are not head settings
-(``head``) select the head kind; the rest must be :class:`training.heads.HeadConfig` fields.
+(``head``) select the head kind; the rest must be settings of some head kind
+(:data:`training.heads.HeadConfig`); a point drops the settings its kind does not have
+(``hidden`` for ``logreg``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ import yaml
 
 from nordlid.errors import ConfigError
 from nordlid.workdir import Workdir
-from training.heads import HeadConfig
+from training.heads import (
+    HeadConfig,
+    HeadConfigBase,
+    LogRegConfig,
+    head_config_fields,
+    parse_head_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +52,7 @@ def load_sweep(path: Path) -> dict[str, Any]:
     method = doc.get("method", "grid")
     if method not in ("grid", "random"):
         raise ConfigError(f"--sweep {path}: method {method!r} not supported locally (grid, random)")
-    allowed = set(HeadConfig.model_fields) | {"head"}
+    allowed = head_config_fields() | {"head"}
     for name, spec in doc["parameters"].items():
         if name not in allowed:
             raise ConfigError(
@@ -72,12 +80,15 @@ def sweep_points(
     return grid[: int(cap)] if cap else grid
 
 
-def head_config(params: dict[str, Any], base: HeadConfig | None = None) -> HeadConfig:
-    values = {**(base or HeadConfig()).model_dump(), **params}
+def head_config(params: dict[str, Any], base: HeadConfigBase | None = None) -> HeadConfig:
+    """``base`` (default: logreg's defaults) updated with one sweep point; ``head`` picks
+    the kind.  A grid crosses the kind with other kinds' settings, so those are dropped
+    (logged); names that are no head setting at all fail."""
+    values = {**(base or LogRegConfig()).model_dump(), **params}
     if "head" in values:
         values["kind"] = values.pop("head")
     try:
-        return HeadConfig.model_validate(values)
+        return parse_head_config(values, lenient=True)
     except ValueError as exc:
         raise ConfigError(f"head parameters {params}: {exc}") from exc
 

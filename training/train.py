@@ -3,14 +3,14 @@
 Steps: entity frame (validated manifest, or the caller's window) → Feast point-in-time
 join → per-split matrices → head fitted on train, selected on dev macro-F1 → metrics on
 dev and test (with per-source and per-condition breakdowns, confusion PNGs) → cost →
-model card + weights in ``models/<name>/<version>/`` → W&B run with the model artifact.
+model card + weights in ``models/<name>/<version>/`` → W&B run with the model artifact
+(the registering half is :func:`training.publish.publish`, shared with the backbone).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +30,18 @@ from training.dataset import (
     load_entity_frame,
 )
 from training.features import FeatureRef, groups
-from training.heads import Head, HeadConfig, fit_head
+from training.heads import (
+    FitReport,
+    Head,
+    HeadConfigBase,
+    LogRegConfig,
+    config_for_kind,
+    fit_head,
+)
 from training.metrics import confusion_table, evaluate_predictions, plot_confusion
-from training.registry import ModelCard, ModelRegistry
+from training.publish import Evaluation, ModelVersion, publish
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelVersion:
-    name: str
-    version: int
-    path: Path
-    card: ModelCard
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
 
 
 def service_features(
@@ -152,7 +147,7 @@ def train_model(
     name: str | None = None,
     *,
     entity_df: pd.DataFrame | None = None,
-    config: HeadConfig | None = None,
+    config: HeadConfigBase | None = None,
     aliases: tuple[str, ...] = (),
     recipe: str | None = None,
     features: list[FeatureRef] | None = None,
@@ -161,15 +156,16 @@ def train_model(
     track: bool = True,
     count_cost: bool = True,
 ) -> ModelVersion:
-    """Train, evaluate, register (and track) one head; returns the new version."""
-    config = (config or HeadConfig()).model_copy(update={"kind": head})
-    HeadConfig.model_validate(config.model_dump())
+    """Train, evaluate, register (and track) one head; returns the new version.
+
+    ``config`` may be of another kind than ``head``: the settings both kinds have (seed,
+    class weighting) carry over.  ``features`` / ``feature_views`` override the service's
+    (a retrain reuses its champion's)."""
+    config = config_for_kind(config or LogRegConfig(), head)
     name = name or f"{feature_service}-{head}".replace("_", "-")
-    checkpoints: dict[str, str] = {}
-    if features is None:
-        features, views, checkpoints = service_features(workdir, feature_service)
-    else:
-        views = feature_views or {}
+    features, views, checkpoints = _resolve_features(
+        workdir, feature_service, features, feature_views
+    )
     if entity_df is None:
         entity_df = load_entity_frame(workdir)
     labels = _labels(entity_df)
@@ -190,64 +186,78 @@ def train_model(
     fitted, report = fit_head(train.x, train.y, dev.x, dev.y, labels, config, groups(features))
     training_time = time.perf_counter() - start
 
-    registry = ModelRegistry(workdir.models)
-    version, path = registry.new_version(name)
-    files = fitted.save(path)
-    metrics = evaluate_head(fitted, ts, path, title=f"{name}@{version}")
-    cost: dict[str, float] = {}
-    if count_cost:
-        from training.cost import head_latency_ms
+    def cost() -> dict[str, float]:
+        return _head_cost(workdir, fitted, train.x[0], list(views)) if count_cost else {}
 
-        cost["head_latency_ms"] = head_latency_ms(fitted.predict_proba, train.x[0])
-        cost.update(backbone_cost(workdir, list(views)))
-    from corpus.manifest import manifest_hash
-    from training.tracking import git_state
-
-    git = git_state()
-    card = ModelCard(
-        name=name,
-        version=version,
-        head=head,
-        feature_service=feature_service,
-        features=features,
-        feature_views=views,
-        feature_checkpoints=checkpoints,
-        labels=labels,
-        metrics=metrics,
+    mv = publish(
+        workdir,
+        name,
+        save=fitted.save_pretrained,
+        evaluate=lambda path, ref: _evaluate_into(fitted, ts, path, ref),
         cost=cost,
-        training_time_s=training_time,
-        data_version=(
-            manifest_hash(workdir.validated_manifest)
-            if workdir.validated_manifest.exists()
-            else None
-        ),
-        git_sha=git.sha,
-        git_dirty=git.dirty,
-        recipe=recipe,
-        hyperparameters={
-            **config.model_dump(),
-            **{f"chosen_{k}": v for k, v in report.chosen.items()},
-            "n_train": len(train),
-            "n_dev": len(dev),
-            "n_test": len(ts.split("test")),
-            "rows_without_features": ts.dropped,
+        card={
+            "head": head,
+            "feature_service": feature_service,
+            "features": features,
+            "feature_views": views,
+            "feature_checkpoints": checkpoints,
+            "labels": labels,
+            "training_time_s": training_time,
+            "recipe": recipe,
+            "hyperparameters": _hyperparameters(config, report, ts, len(train), len(dev)),
         },
-        files=files + [p.name for p in path.glob("confusion_*")],
+        track=track,
+        aliases=aliases,
     )
-    registry.write_card(card)
-    if track:
-        card.wandb_run_id = _track(workdir, card, path)
-        registry.write_card(card)
-    for alias in aliases:
-        registry.set_alias(card.ref, alias)
+    metrics = mv.card.metrics
     log.info(
         "%s: dev macro-F1 %.4f, test accuracy %s (%.1f s)",
-        card.ref,
+        mv.ref,
         report.dev_macro_f1,
         f"{metrics['test']['accuracy']:.4f}" if "test" in metrics else "n/a",
         training_time,
     )
-    return ModelVersion(name=name, version=version, path=path, card=card)
+    return mv
+
+
+def _hyperparameters(
+    config: HeadConfigBase, report: FitReport, ts: TrainingSet, n_train: int, n_dev: int
+) -> dict[str, Any]:
+    """The card's hyper-parameters: the config, what fitting chose and the split sizes."""
+    return {
+        **config.model_dump(),
+        **{f"chosen_{k}": v for k, v in report.chosen.items()},
+        "n_train": n_train,
+        "n_dev": n_dev,
+        "n_test": len(ts.split("test")),
+        "rows_without_features": ts.dropped,
+    }
+
+
+def _resolve_features(
+    workdir: Workdir,
+    feature_service: str,
+    features: list[FeatureRef] | None,
+    feature_views: dict[str, str] | None,
+) -> tuple[list[FeatureRef], dict[str, str], dict[str, str]]:
+    """The service's features, views and checkpoints, unless the caller gives features."""
+    if features is None:
+        return service_features(workdir, feature_service)
+    return features, feature_views or {}, {}
+
+
+def _evaluate_into(head: Head, ts: TrainingSet, path: Path, ref: str) -> Evaluation:
+    metrics = evaluate_head(head, ts, path, title=ref)
+    return Evaluation(metrics, [p.name for p in path.glob("confusion_*")])
+
+
+def _head_cost(workdir: Workdir, head: Head, row: np.ndarray, views: list[str]) -> dict[str, float]:
+    from training.cost import head_latency_ms
+
+    return {
+        "head_latency_ms": head_latency_ms(head.predict_proba, row),
+        **backbone_cost(workdir, views),
+    }
 
 
 def backbone_cost(workdir: Workdir, views: list[str]) -> dict[str, float]:
@@ -265,49 +275,3 @@ def backbone_cost(workdir: Workdir, views: list[str]) -> dict[str, float]:
             continue
         total += gflops
     return {"backbone_gflops_per_s": total} if counted else {}
-
-
-def _track(workdir: Workdir, card: ModelCard, path: Path) -> str:
-    from training.tracking import Tracker
-
-    config = {
-        "model": card.name,
-        "version": card.version,
-        "head": card.head,
-        "feature_service": card.feature_service,
-        "feature_views": card.feature_views,
-        "features": [f.model_dump() for f in card.features],
-        "data_version": card.data_version,
-        "git_sha": card.git_sha,
-        "git_dirty": card.git_dirty,
-        "recipe": card.recipe,
-        "hyperparameters": card.hyperparameters,
-    }
-    with Tracker(
-        workdir,
-        name=card.ref,
-        job_type="train",
-        config=config,
-        tags=[card.feature_service or "", card.head or ""],
-    ) as tracker:
-        flat: dict[str, Any] = {"training_time_s": card.training_time_s, **card.cost}
-        for split, m in card.metrics.items():
-            for key in ("accuracy", "macro_f1", "uar", "ece"):
-                flat[f"{split}/{key}"] = m[key]
-            for lang, r in m["recall"].items():
-                flat[f"{split}/recall_{lang}"] = r
-            for lang, p in m["precision"].items():
-                flat[f"{split}/precision_{lang}"] = p
-            for group in ("source", "condition"):
-                for value, sub in m.get(f"by_{group}", {}).items():
-                    flat[f"{split}/{group}/{value}/accuracy"] = sub["accuracy"]
-            tracker.confusion(split, card.labels, m["confusion"], path / f"confusion_{split}.png")
-        tracker.log(flat)
-        tracker.summary(flat)
-        tracker.artifact(
-            name=card.name,
-            kind="model",
-            directory=path,
-            metadata={"version": card.version, "feature_service": card.feature_service},
-        )
-        return tracker.id

@@ -158,3 +158,57 @@ def test_no_trigger_no_retraining(setup) -> None:  # noqa: ANN001
     assert not outcome.triggered and outcome.candidate is None
     assert ModelRegistry(workdir.models).versions("lid-mini") == [1]
     assert "no trigger fired" in outcome.summary()
+
+
+def test_retrain_decision_is_logged_as_one_wandb_run(workdir: Workdir, monkeypatch) -> None:  # noqa: ANN001
+    """The retrain run goes through training.tracking.log_run like every training run."""
+    import training.tracking
+    from monitoring.continuous import RetrainOutcome, _track
+
+    runs: list[dict] = []
+
+    class FakeTracker:
+        def __init__(self, workdir, **kwargs) -> None:  # noqa: ANN001, ANN003
+            self.run = {**kwargs, "logged": [], "summary": {}}
+            self.id = "r1"
+            runs.append(self.run)
+
+        def __enter__(self):  # noqa: ANN204
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def log(self, values: dict) -> None:
+            self.run["logged"].append(values)
+
+        def summary(self, values: dict) -> None:
+            self.run["summary"].update(values)
+
+    monkeypatch.setattr(training.tracking, "Tracker", FakeTracker)
+    outcome = RetrainOutcome(
+        triggered=True,
+        triggers=[],
+        forced=True,
+        champion="m@1",
+        candidate="m@2",
+        promoted=True,
+        candidate_metrics={"macro_f1": 0.9, "recall": {"da": 1.0}},
+        champion_metrics={"macro_f1": 0.8},
+        window={"dev_rows": 3, "train_span": "2026-01"},
+    )
+    assert _track(workdir, outcome, RetrainConfig(track=True)) == "r1"
+    (run,) = runs
+    assert run["job_type"] == "retrain" and run["tags"] == ["retrain", "promoted"]
+    assert run["logged"] == [
+        {
+            "promoted": 1,
+            "n_triggers": 0,
+            "quarantined": 0,
+            "window/dev_rows": 3,
+            "candidate/macro_f1": 0.9,
+            "candidate/recall_da": 1.0,
+            "champion/macro_f1": 0.8,
+        }
+    ]
+    assert run["summary"]["decision"].startswith("PROMOTED") and run["summary"]["triggers"] == ""

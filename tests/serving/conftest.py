@@ -41,7 +41,7 @@ def _train(
     reg: Any, name: str, extractor: Any, waves: list[np.ndarray], y: np.ndarray, service: str
 ) -> str:
     from training.features import FeatureRef
-    from training.heads import HeadConfig, LogRegHead
+    from training.heads import LogRegConfig, LogRegHead
     from training.registry import ModelCard
 
     rows = extractor.extract(waves)
@@ -57,10 +57,10 @@ def _train(
     )
     n_dev = len(waves) // 3
     head, report = LogRegHead.fit(
-        x[n_dev:], y[n_dev:], x[:n_dev], y[:n_dev], list(LANGUAGES), HeadConfig(c_grid=[1.0])
+        x[n_dev:], y[n_dev:], x[:n_dev], y[:n_dev], list(LANGUAGES), LogRegConfig(c_grid=[1.0])
     )
     version, path = reg.new_version(name)
-    files = head.save(path)
+    files = head.save_pretrained(path)
     card = ModelCard(
         name=name,
         version=version,

@@ -62,6 +62,19 @@ def test_lidnet_trains_registers_and_extractor_gives_declared_shape(workdir, tmp
     assert card.cost["backbone_gflops_per_s"] > 0
     assert {"dev", "test"} <= set(card.metrics)
     assert (mv.path / "lidnet.safetensors").exists() and (mv.path / "lidnet.json").exists()
+    # the card lists what the version directory holds (no unread classifier file)
+    on_disk = sorted(p.name for p in mv.path.iterdir() if p.name != "card.json")
+    assert (
+        sorted(card.files)
+        == on_disk
+        == [
+            "confusion_dev.png",
+            "confusion_test.png",
+            "lidnet.json",
+            "lidnet.safetensors",
+        ]
+    )
+    assert card.hyperparameters["best_epoch"] >= 1 and card.metrics["dev"]["n"] == 2
 
     # the registry's spec now follows the production checkpoint (dim and identity)
     spec = lidnet_spec()

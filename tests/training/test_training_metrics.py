@@ -7,9 +7,11 @@ import pytest
 
 from training.cascade import tune_threshold
 from training.metrics import (
+    class_weights,
     confusion_matrix,
     evaluate_predictions,
     expected_calibration_error,
+    macro_f1,
     metrics_from_confusion,
     plot_confusion,
 )
@@ -127,3 +129,12 @@ def test_unreachable_target_ignores_dev_gains_within_one_standard_error():
     )
     assert not big.met_target
     assert big.escalation_rate == pytest.approx(0.9) and big.accuracy == pytest.approx(0.95)
+
+
+def test_macro_f1_of_probabilities_and_inverse_frequency_class_weights():
+    labels = ["da", "no", "sv"]
+    y = np.array([0, 0, 1, 2])
+    proba = np.eye(3)[[0, 1, 1, 2]]  # one "da" predicted as "no"
+    cm = confusion_matrix(np.asarray(labels)[y], np.asarray(labels)[[0, 1, 1, 2]], labels)
+    assert macro_f1(labels, y, proba) == metrics_from_confusion(cm, labels)["macro_f1"]
+    np.testing.assert_allclose(class_weights(np.array([0, 0, 0, 2]), 3), [4 / 6, 0.0, 4 / 2])

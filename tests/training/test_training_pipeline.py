@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -117,3 +118,35 @@ def test_train_track_evaluate_through_feature_store(toy_world):
     assert "macro-F1" in result.output and "W&B run ID" in result.output
     bad = CliRunner().invoke(app, ["train", "--feature-service", "lid_toy2", "--head", "svm"])
     assert bad.exit_code != 0
+
+
+def test_train_cli_one_head_and_a_local_sweep(toy_world, monkeypatch):
+    from typer.testing import CliRunner
+
+    import training.cost
+    from pipeline.cli import app
+
+    workdir = toy_world
+    monkeypatch.setattr(training.cost, "extractor_gflops_per_second", lambda name: 0.5)
+
+    # one head with --params (what `wandb agent` passes: other kinds' settings are dropped)
+    service = ["train", "--feature-service", "lid_toy2", "--no-track"]
+    params = json.dumps({"c_grid": [1.0], "hidden": 8})
+    one = CliRunner().invoke(app, [*service, "--name", "cli-toy", "--params", params])
+    assert one.exit_code == 0, one.output
+    assert "cli-toy@1: logreg on lid_toy2" in one.output
+    hyper = ModelRegistry(workdir.models).load_card("cli-toy@1").hyperparameters
+    assert hyper["c_grid"] == [1.0] and "hidden" not in hyper
+    # a local sweep: one model per point, best dev macro-F1 first
+    sweep = workdir.root / "sweep.yaml"
+    sweep.write_text(
+        "method: grid\nparameters:\n  head:\n    values: [logreg, lda]\n"
+        "  c_grid:\n    value: [1.0]\n"
+    )
+    swept = CliRunner().invoke(app, [*service, "--sweep", str(sweep)])
+    assert swept.exit_code == 0, swept.output
+    assert "lid-toy2-sweep@1" in swept.output and "lid-toy2-sweep@2" in swept.output
+    bad_sweep = CliRunner().invoke(app, [*service, "--params", json.dumps({"bogus": 1})])
+    assert bad_sweep.exit_code != 0 and "bogus" in str(bad_sweep.exception or bad_sweep.output)
+    card = ModelRegistry(workdir.models).load_card("cli-toy@1")
+    assert card.cost["backbone_gflops_per_s"] == 0.5 and card.cost["head_latency_ms"] > 0

@@ -13,7 +13,7 @@ from extractors.registry import RegistryEntry
 from extractors.spec import ExtractorSpec, FeatureColumn
 from training.dataset import entity_frame
 from training.features import FeatureMismatchError, FeatureRef
-from training.heads import HeadConfig
+from training.heads import LogRegConfig
 from training.registry import GateConfig, ModelCard, ModelNotFoundError, ModelRegistry
 from training.train import train_model
 
@@ -164,7 +164,7 @@ def test_train_model_registers_and_mismatched_registry_fails_clearly(
         track=False,
         count_cost=False,
         aliases=("mini",),
-        config=HeadConfig(c_grid=[1.0]),
+        config=LogRegConfig(c_grid=[1.0]),
     )
     assert mv.ref == "toy-logreg@1"
     card = mv.card
@@ -236,7 +236,7 @@ def test_drift_reference_adds_the_features_of_further_models(workdir, tmp_path, 
         fetch=feast_fetch(store),
         track=False,
         count_cost=False,
-        config=HeadConfig(c_grid=[1.0]),
+        config=LogRegConfig(c_grid=[1.0]),
     )
     vec = train_model(
         workdir,
