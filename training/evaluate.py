@@ -49,7 +49,7 @@ def evaluate_model(
         data = ts.split(split)
         if len(data) == 0:
             continue
-        proba = model.head.predict_proba(data.x)
+        proba = model.predict_matrix(data.x)
         m = evaluate_predictions(
             proba,
             np.asarray(card.labels, dtype=object)[data.y],

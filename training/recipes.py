@@ -57,7 +57,7 @@ def _dev_proba(
     joined = fetch_training_frame(workdir, card.feature_service, entity_df, fetch=fetch)
     ts = build_training_set(joined, card.features, card.labels)
     dev = ts.split("dev")
-    return model.head.predict_proba(dev.x), dev.meta["utterance_id"].to_numpy(), dev.y
+    return model.predict_matrix(dev.x), dev.meta["utterance_id"].to_numpy(), dev.y
 
 
 def tune_cascade(

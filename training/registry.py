@@ -52,6 +52,8 @@ class ModelCard(BaseModel):
     feature_checkpoints: dict[str, str] = Field(default_factory=dict)
     labels: list[str] = Field(default_factory=list)
     threshold: float | None = None
+    # softmax temperature fitted on dev (training.calibration); None: the head's own softmax
+    temperature: float | None = Field(default=None, gt=0)
     metrics: dict[str, Any] = Field(default_factory=dict)  # {"dev": {...}, "test": {...}}
     cost: dict[str, float] = Field(default_factory=dict)  # backbone_gflops_per_s, head_latency_ms
     training_time_s: float | None = None
@@ -123,8 +125,13 @@ class LoadedModel:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """``(n, len(card.labels))`` probabilities, columns in ``card.labels`` order."""
-        proba: np.ndarray = self.head.predict_proba(self.matrix(frame))
-        return proba
+        return self.predict_matrix(self.matrix(frame))
+
+    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (the card's temperature) of a feature matrix."""
+        from training.calibration import apply_temperature
+
+        return apply_temperature(np.asarray(self.head.predict_proba(x)), self.card.temperature)
 
 
 class ModelRegistry(ModelStore):

@@ -20,6 +20,7 @@ import pandas as pd
 from nordlid import LANGUAGES
 from nordlid.errors import ConfigError
 from nordlid.workdir import Workdir
+from training.calibration import apply_temperature, fit_temperature
 from training.dataset import (
     HistoricalFetch,
     SplitData,
@@ -110,15 +111,21 @@ def _dev_or_holdout(ts: TrainingSet, seed: int) -> tuple[SplitData, SplitData]:
 
 
 def evaluate_head(
-    head: Head, ts: TrainingSet, out_dir: Path | None, *, title: str
+    head: Head,
+    ts: TrainingSet,
+    out_dir: Path | None,
+    *,
+    title: str,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
-    """Metrics on dev and test (empty splits skipped); confusion PNG + table per split."""
+    """Metrics on dev and test (empty splits skipped); confusion PNG + table per split.
+    ``temperature`` calibrates the head's probabilities as the registered model will."""
     results: dict[str, Any] = {}
     for split in ("dev", "test"):
         data = ts.split(split)
         if len(data) == 0:
             continue
-        proba = head.predict_proba(data.x)
+        proba = apply_temperature(head.predict_proba(data.x), temperature)
         y_true = np.asarray(ts.labels, dtype=object)[data.y]
         m = evaluate_predictions(
             proba,
@@ -185,6 +192,7 @@ def train_model(
     start = time.perf_counter()
     fitted, report = fit_head(train.x, train.y, dev.x, dev.y, labels, config, groups(features))
     training_time = time.perf_counter() - start
+    temperature = fit_temperature(fitted.predict_proba(dev.x), dev.y)
 
     def cost() -> dict[str, float]:
         return _head_cost(workdir, fitted, train.x[0], list(views)) if count_cost else {}
@@ -193,7 +201,7 @@ def train_model(
         workdir,
         name,
         save=fitted.save_pretrained,
-        evaluate=lambda path, ref: _evaluate_into(fitted, ts, path, ref),
+        evaluate=lambda path, ref: _evaluate_into(fitted, ts, path, ref, temperature),
         cost=cost,
         card={
             "head": head,
@@ -202,6 +210,7 @@ def train_model(
             "feature_views": views,
             "feature_checkpoints": checkpoints,
             "labels": labels,
+            "temperature": temperature,
             "training_time_s": training_time,
             "recipe": recipe,
             "hyperparameters": _hyperparameters(config, report, ts, len(train), len(dev)),
@@ -246,8 +255,10 @@ def _resolve_features(
     return features, feature_views or {}, {}
 
 
-def _evaluate_into(head: Head, ts: TrainingSet, path: Path, ref: str) -> Evaluation:
-    metrics = evaluate_head(head, ts, path, title=ref)
+def _evaluate_into(
+    head: Head, ts: TrainingSet, path: Path, ref: str, temperature: float | None
+) -> Evaluation:
+    metrics = evaluate_head(head, ts, path, title=ref, temperature=temperature)
     return Evaluation(metrics, [p.name for p in path.glob("confusion_*")])
 
 

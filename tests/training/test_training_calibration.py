@@ -54,3 +54,19 @@ def test_calibration_error_from_confidences_matches_the_probability_version() ->
     conf, correct = proba.max(1), proba.argmax(1) == y
     assert calibration_error(conf, correct) == pytest.approx(expected_calibration_error(proba, y))
     assert calibration_error(np.array([]), np.array([])) == 0.0
+
+
+def test_loaded_model_applies_the_cards_temperature(tmp_path) -> None:  # noqa: ANN001
+    from training.registry import LoadedModel, ModelCard
+
+    class Fixed:
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            return np.tile([0.98, 0.01, 0.01], (len(x), 1))
+
+    x = np.zeros((2, 1))
+    plain = LoadedModel(ModelCard(name="m", version=1, labels=["a", "b", "c"]), Fixed(), tmp_path)
+    assert plain.predict_matrix(x)[0, 0] == pytest.approx(0.98)
+    warm = ModelCard(name="m", version=1, labels=["a", "b", "c"], temperature=4.0)
+    calibrated = LoadedModel(warm, Fixed(), tmp_path).predict_matrix(x)
+    np.testing.assert_allclose(calibrated, apply_temperature(Fixed().predict_proba(x), 4.0))
+    assert calibrated[0, 0] < 0.8 and calibrated.argmax(1).tolist() == [0, 0]

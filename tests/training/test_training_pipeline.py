@@ -105,6 +105,10 @@ def test_train_track_evaluate_through_feature_store(toy_world):
     again, metrics, out = evaluate_model(workdir, "@staging")
     assert again.ref == mv.ref
     assert metrics["test"]["accuracy"] == pytest.approx(card.metrics["test"]["accuracy"])
+    # the dev-fitted temperature travels in the card: the registered model, training's
+    # metrics and `nordlid evaluate` all read the same calibrated probabilities
+    assert card.temperature is not None and card.temperature > 0
+    assert metrics["test"]["ece"] == pytest.approx(card.metrics["test"]["ece"])
     assert (out / "confusion_test.png").exists()
     table = comparison_table(ModelRegistry(workdir.models))
     assert mv.ref in table and "@staging" in table
