@@ -9,6 +9,8 @@ lives here, nowhere else:
   Feast's private ``feast.infra.online_stores.helpers._mmh3`` (so it is Feast's own bytes);
 - :func:`vector_header` and the ``*_TAG`` constants — the protobuf wire layout of a serialized
   ``feast.Value`` (``float_list_val`` is field 16, ``double_val`` 5, ``float_val`` 6);
+- :class:`RedisReadHook` — the private method of Feast's Redis store that every online read
+  goes through (``_read_hash_fields``), overridden here only;
 - :func:`fix_created_ties` — the point-in-time join fix: Feast's file offline store may pick
   either of two rows with the same event time, where the later ``created_timestamp`` must win.
 
@@ -23,6 +25,7 @@ import logging
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,6 +89,33 @@ def vector_header(length: int) -> bytes:
     payload = 4 * length
     inner = bytes([PACKED_TAG]) + encode_varint(payload)
     return FLOAT_LIST_TAG + encode_varint(len(inner) + payload) + inner
+
+
+# --- the read hook of Feast's Redis store ------------------------------------------------
+
+
+class RedisReadHook:
+    """Mixin before ``RedisOnlineStore``: Feast 0.67's Redis store fetches every hash of
+    ``online_read`` and of ``get_online_features`` (all views of a request in one pipeline,
+    ``_read_features_per_fv``, which never calls ``online_read``) through its private
+    ``_read_hash_fields(config, [(key, fields), ...])``.  This routes that call to
+    :meth:`read_hash_fields`; a None from it runs Feast's own."""
+
+    def read_hash_fields(
+        self, config: Any, commands: Sequence[tuple[bytes, Sequence[bytes | str]]]
+    ) -> list[list[bytes | None]] | None:
+        return None
+
+    def _read_hash_fields(
+        self, config: Any, commands: Sequence[tuple[bytes, Sequence[bytes | str]]]
+    ) -> list[list[bytes | None]]:
+        result = self.read_hash_fields(config, commands)
+        if result is None:
+            feast_read: list[list[bytes | None]] = super()._read_hash_fields(  # type: ignore[misc]
+                config, commands
+            )
+            return feast_read
+        return result
 
 
 # --- the point-in-time join fix ------------------------------------------------------------

@@ -241,21 +241,7 @@ class RedisOnlineReader:
             key,
             tail,
         )
-        pool = self._client.connection_pool
-        conn = pool.get_connection()
-
-        def once() -> list[bytes | None]:
-            conn.send_packed_command([command])
-            response: list[bytes | None] = conn.read_response()
-            return response
-
-        try:
-            result: list[bytes | None] = conn.retry.call_with_retry(
-                once, lambda _error: conn.disconnect()
-            )
-            return result
-        finally:
-            pool.release(conn)
+        return send_packed(self._client, [command])[0]
 
     def _decode_row(self, raw: list[bytes | None]) -> tuple[list[Any], list[str]]:
         """(decoded value per column, missing views) of one utterance's fields."""
@@ -348,6 +334,50 @@ class RedisOnlineReader:
                     decoded: list[Any] = raw.view(dtype).reshape(len(values)).tolist()
                     return decoded
         return [decode_value(v, is_vector) if v is not None else None for v in values]
+
+
+def send_packed(client: Any, commands: Sequence[bytes]) -> list[Any]:
+    """Send packed RESP commands on one connection of a ``redis.Redis`` and read one reply
+    each: no pipeline object, no per-call packing.  Retried on a dropped connection as
+    redis-py retries its own commands; any other failure drops the connection (its unread
+    replies with it)."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+
+    def once() -> list[Any]:
+        conn.send_packed_command(commands)
+        return [conn.read_response() for _ in commands]
+
+    try:
+        result: list[Any] = conn.retry.call_with_retry(once, lambda _error: conn.disconnect())
+        return result
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
+def packed_hmget(
+    client: Any,
+    commands: Sequence[tuple[bytes, Sequence[bytes | str]]],
+    tails: dict[tuple[bytes | str, ...], tuple[int, bytes]],
+) -> list[list[bytes | None]]:
+    """``HMGET key fields...`` of every (key, fields), sent at once by :func:`send_packed`;
+    the packed fields of each field list are kept in ``tails``."""
+    packed = []
+    for key, fields in commands:
+        names = tuple(fields)
+        tail = tails.get(names)
+        if tail is None:
+            if len(tails) > 1024:
+                tails.clear()
+            raw = [f.encode() if isinstance(f, str) else f for f in names]
+            tail = tails[names] = (len(raw), b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in raw))
+        packed.append(
+            b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s" % (tail[0] + 2, len(key), key, tail[1])
+        )
+    return send_packed(client, packed) if packed else []
 
 
 def _is_plain_redis(client: Any) -> bool:

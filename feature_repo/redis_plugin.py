@@ -3,9 +3,10 @@
 - ``online_store: {type: feature_repo.redis_plugin.NordlidRedisOnlineStore, ...}`` — Feast's
   Redis store (same configuration, same keys and bytes) whose ``online_write_batch`` sends
   pre-packed ``HSET`` commands on one connection (:mod:`feature_repo.redis_writer`) and whose
-  ``online_read`` asks for every field of a view in one packed ``HMGET`` per entity
-  (:class:`feature_repo.online.RedisOnlineReader`).  ``feast serve``, ``feast materialize``
-  and ``FeatureStore.get_online_features`` / ``push`` all go through it.
+  reads (``online_read`` and ``get_online_features``, every view of a request at once) send
+  their ``HMGET`` commands packed on one connection, as
+  :class:`feature_repo.online.RedisOnlineReader` does (no redis-py pipeline).  ``feast serve``,
+  ``feast materialize`` and ``FeatureStore.get_online_features`` / ``push`` all go through it.
 - ``batch_engine: {type: feature_repo.redis_plugin.NordlidComputeEngine}`` — Feast's local
   engine, except that a plain feature view on Parquet files materialized into the store
   above is written by :func:`feature_repo.redis_writer.write_view` straight from pyarrow:
@@ -15,7 +16,9 @@
 
 Both fall back to Feast's own code where the fast path does not apply (Redis Cluster or
 Sentinel, ``key_ttl_seconds``, feature view versioning).  :data:`WRITES` counts the rows
-each path wrote in this process, and every write is logged at INFO.
+each path wrote in this process (:data:`READS` the entities read), and every write is
+logged at INFO.  The store declares no async methods, so ``feast serve`` calls the sync
+(fast) ones.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ from feast.infra.compute_engines.local.compute import (
     LocalComputeEngineConfig,
 )
 from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreConfig
+from feast.infra.supported_async_methods import SupportedAsyncMethods
 from pydantic import ConfigDict
 
-from feature_repo.feast_compat import field_key
-from feature_repo.online import RedisOnlineReader, ViewFields
+from feature_repo.feast_compat import RedisReadHook, field_key
+from feature_repo.online import packed_hmget
 from feature_repo.redis_writer import encode_rows, send_batches, to_micros, write_view
 from feature_repo.validate import parquet_files
 from nordlid.errors import NordlidError
@@ -63,6 +67,9 @@ DIRECT_OVERLAP = True
 WRITES: Counter[str] = Counter()
 """Rows written in this process: ``direct`` (Parquet → Redis, the engine's fast path),
 ``packed`` (``online_write_batch``'s packed commands), ``feast`` (Feast's own code)."""
+READS: Counter[str] = Counter()
+"""``HMGET`` commands (one per entity and view) sent in this process: ``packed`` (nordlid's
+packed commands) or ``feast`` (Feast's own pipeline)."""
 
 
 class NordlidRedisOnlineStoreConfig(RedisOnlineStoreConfig):
@@ -74,12 +81,18 @@ class NordlidRedisOnlineStoreConfig(RedisOnlineStoreConfig):
     type: Literal["feature_repo.redis_plugin.NordlidRedisOnlineStore"] = ONLINE_STORE_TYPE  # type: ignore[assignment]
 
 
-class NordlidRedisOnlineStore(RedisOnlineStore):
-    """Feast's Redis online store with nordlid's batched writer and reader."""
+class NordlidRedisOnlineStore(RedisReadHook, RedisOnlineStore):  # type: ignore[misc]
+    """Feast's Redis online store with nordlid's batched writer and packed reads."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._readers: dict[tuple[str, str, tuple[str, ...]], RedisOnlineReader] = {}
+        self._tails: dict[tuple[bytes | str, ...], tuple[int, bytes]] = {}
+
+    @property
+    def async_supported(self) -> SupportedAsyncMethods:
+        """None: Feast's feature server (``feast serve``) then calls ``online_read`` and
+        ``online_write_batch`` in its thread pool, instead of its own async Redis code."""
+        return SupportedAsyncMethods(read=False, write=False)
 
     def _plain_client(self, config: RepoConfig) -> Any:
         """The ``redis.Redis`` client when the fast paths apply, else None."""
@@ -118,36 +131,17 @@ class NordlidRedisOnlineStore(RedisOnlineStore):
         if progress:
             progress(len(data))
 
-    def online_read(
-        self,
-        config: RepoConfig,
-        table: FeatureView,
-        entity_keys: list[EntityKeyProto],
-        requested_features: list[str] | None = None,
-    ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
+    def read_hash_fields(
+        self, config: RepoConfig, commands: Sequence[tuple[bytes, Sequence[bytes | str]]]
+    ) -> list[list[bytes | None]] | None:
+        """Every ``HMGET`` of an ``online_read`` / ``get_online_features`` call, packed and sent
+        at once on one connection (None: Feast's own pipeline reads them)."""
         client = self._plain_client(config)
         if client is None or config.online_store.client != "redis":
-            return super().online_read(config, table, entity_keys, requested_features)
-        names = tuple(requested_features or [f.name for f in table.features])
-        reader = self._reader(config, client, table.name, names)
-        raw_rows = reader.fetch_keys([_redis_key(config, key) for key in entity_keys])
-        return [_to_protos(names, raw) for raw in raw_rows]
-
-    def _reader(
-        self, config: RepoConfig, client: Any, view: str, names: tuple[str, ...]
-    ) -> RedisOnlineReader:
-        key = (config.project, view, names)
-        reader = self._readers.get(key)
-        if reader is None:
-            fields = ViewFields(view=view, features=tuple((n, None) for n in names))
-            reader = RedisOnlineReader(
-                client,
-                config.project,
-                [fields],
-                entity_key_serialization_version=config.entity_key_serialization_version,
-            )
-            self._readers[key] = reader
-        return reader
+            READS["feast"] += len(commands)
+            return None
+        READS["packed"] += len(commands)
+        return packed_hmget(client, commands, self._tails)
 
     def materialize_files(
         self,
@@ -221,24 +215,6 @@ def _latest_rows(
         fields.append(row)
     micros_all = np.array([chosen[k][0] for k in keys], dtype=np.int64)
     return keys, micros_all, fields
-
-
-def _to_protos(
-    names: Sequence[str], raw: list[bytes | None]
-) -> tuple[datetime | None, dict[str, ValueProto] | None]:
-    """Feast's Redis store's reply for one entity (an unset value for a missing field, the
-    epoch for a missing timestamp)."""
-    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    values = {
-        name: ValueProto.FromString(v) if v else ValueProto()
-        for name, v in zip(names, raw[:-1], strict=True)
-    }
-    if not values:
-        return None, None
-    stamp = Timestamp.FromString(raw[-1]) if raw[-1] else Timestamp()
-    return datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1_000_000_000.0, tz=UTC), values
 
 
 # --- the batch engine -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ adapter (and the byte tests of test_redis_writer.py) before widening SUPPORTED_F
 from __future__ import annotations
 
 import importlib
+import inspect
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,9 +78,14 @@ def test_the_feast_methods_the_plugins_override_still_exist() -> None:
     from feast.infra.compute_engines.local.compute import LocalComputeEngine
     from feast.infra.online_stores.redis import RedisOnlineStore
 
-    for name in ("_get_client", "online_write_batch", "online_read"):
+    for name in ("_get_client", "online_write_batch", "online_read", "_read_hash_fields"):
         assert callable(getattr(RedisOnlineStore, name, None)), name
     assert callable(getattr(LocalComputeEngine, "_materialize_one", None))
+    hook = inspect.signature(RedisOnlineStore._read_hash_fields)
+    assert list(hook.parameters) == ["self", "config", "commands"]
+    # every online read of Feast's Redis store goes through the hook
+    for reader in (RedisOnlineStore.online_read, RedisOnlineStore._read_features_per_fv):
+        assert "self._read_hash_fields(" in inspect.getsource(reader), reader.__name__
 
 
 def test_created_time_ties_pick_the_latest_created_row(tmp_path: Path) -> None:

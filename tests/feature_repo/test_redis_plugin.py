@@ -84,6 +84,23 @@ def test_feast_materialize_writes_through_the_plugin_and_reads_back_the_same_val
             assert np.allclose(direct[column].iloc[i], want), (column, i)
         assert via_feast[column][-1] is None
 
+    # Feast's feature server (what `feast serve` runs) reads through the plugin too
+    from fastapi.testclient import TestClient
+    from feast.feature_server import get_app
+
+    before = redis_plugin.READS["packed"]
+    with TestClient(get_app(fs)) as client:
+        reply = client.post(
+            "/get-online-features",
+            json={"features": ["lidnet:embedding"], "entities": {"utterance_id": ids[:3]}},
+        )
+    assert reply.status_code == 200, reply.text
+    assert redis_plugin.READS["packed"] == before + 3
+    names = reply.json()["metadata"]["feature_names"]
+    served = reply.json()["results"][names.index("embedding")]["values"]
+    want = corpus.tables["lidnet"].column("embedding").to_pylist()[:3]
+    assert np.allclose(np.asarray(served, np.float32), np.asarray(want, np.float32))
+
 
 def _repo_config(project: str, redis_url: str, online_type: str, tmp: Path) -> Any:
     from feast.repo_config import RepoConfig
