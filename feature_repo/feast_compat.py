@@ -9,6 +9,7 @@ lives here, nowhere else:
   Feast's private ``feast.infra.online_stores.helpers._mmh3`` (so it is Feast's own bytes);
 - :func:`vector_header` and the ``*_TAG`` constants — the protobuf wire layout of a serialized
   ``feast.Value`` (``float_list_val`` is field 16, ``double_val`` 5, ``float_val`` 6);
+- :func:`redis_client` — the client of Feast's Redis store (its private ``_get_client``);
 - :class:`RedisReadHook` — the private method of Feast's Redis store that every online read
   goes through (``_read_hash_fields``), overridden here only;
 - :func:`fix_created_ties` — the point-in-time join fix: Feast's file offline store may pick
@@ -89,6 +90,12 @@ def vector_header(length: int) -> bytes:
     payload = 4 * length
     inner = bytes([PACKED_TAG]) + encode_varint(payload)
     return FLOAT_LIST_TAG + encode_varint(len(inner) + payload) + inner
+
+
+def redis_client(store: Any, store_config: Any) -> Any:
+    """The redis-py client of a ``RedisOnlineStore`` (created once per store, by Feast's
+    private ``_get_client``: ``redis.Redis``, ``RedisCluster`` or a Sentinel master)."""
+    return store._get_client(store_config)
 
 
 # --- the read hook of Feast's Redis store ------------------------------------------------

@@ -40,7 +40,7 @@ from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreCo
 from feast.infra.supported_async_methods import SupportedAsyncMethods
 from pydantic import ConfigDict
 
-from feature_repo.feast_compat import RedisReadHook, field_key
+from feature_repo.feast_compat import RedisReadHook, field_key, redis_client
 from feature_repo.online import packed_hmget
 from feature_repo.redis_writer import encode_rows, send_batches, to_micros, write_view
 from feature_repo.validate import parquet_files
@@ -103,7 +103,7 @@ class NordlidRedisOnlineStore(RedisReadHook, RedisOnlineStore):  # type: ignore[
             config.registry, "enable_online_feature_view_versioning", False
         ):
             return None
-        client = self._get_client(store_config)
+        client = redis_client(self, store_config)
         return client if isinstance(client, redis.Redis) else None
 
     def online_write_batch(
@@ -118,14 +118,13 @@ class NordlidRedisOnlineStore(RedisReadHook, RedisOnlineStore):  # type: ignore[
             super().online_write_batch(config, table, data, progress)
             WRITES["feast"] += len(data)
             return
-        keys, micros, fields = _latest_rows(config, table.name, data)
+        skip_dedup = bool(config.online_store.skip_dedup)
+        keys, micros, fields = _latest_rows(config, table.name, data, last_wins=skip_dedup)
         ts_key = f"_ts:{table.name}".encode()
         written = 0
         if keys:
             batch = encode_rows(keys, micros, fields, ts_key)
-            written = send_batches(
-                client, [batch], ts_key, table.name, dedup=not config.online_store.skip_dedup
-            )
+            written = send_batches(client, [batch], ts_key, table.name, dedup=not skip_dedup)
         WRITES["packed"] += written
         logger.info("%s: %d of %d rows written (packed HSET)", table.name, written, len(data))
         if progress:
@@ -191,15 +190,18 @@ def _latest_rows(
     config: RepoConfig,
     view: str,
     data: Sequence[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+    *,
+    last_wins: bool = False,
 ) -> tuple[list[bytes], np.ndarray, list[list[tuple[bytes, bytes]]]]:
-    """(keys, event times in µs, serialized fields) of the first row with the latest event
-    time of each entity — what Feast's Redis store leaves stored after the whole batch."""
+    """(keys, event times in µs, serialized fields) of the row of each entity that Feast's
+    Redis store leaves stored after the whole batch: the first with the latest event time,
+    or the last one (``last_wins``: ``skip_dedup`` writes every row in order)."""
     chosen: dict[bytes, tuple[int, int]] = {}
     for i, (entity_key, _, stamp, _) in enumerate(data):
         key = _redis_key(config, entity_key)
         micros = to_micros(stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC))
         best = chosen.get(key)
-        if best is None or micros > best[0]:
+        if best is None or last_wins or micros > best[0]:
             chosen[key] = (micros, i)
     keys = sorted(chosen, key=lambda k: chosen[k][1])
     fields: list[list[tuple[bytes, bytes]]] = []
@@ -230,9 +232,26 @@ class NordlidComputeEngine(LocalComputeEngine):
     """Feast's local engine; Parquet views into :class:`NordlidRedisOnlineStore` are written
     by the direct writer."""
 
-    def _materialize_one(
-        self, registry: BaseRegistry, task: MaterializationTask, **kwargs: Any
-    ) -> Any:
+    def materialize(
+        self,
+        registry: BaseRegistry,
+        tasks: MaterializationTask | list[MaterializationTask],
+        **kwargs: Any,
+    ) -> list[Any]:
+        from feast.infra.common.materialization_job import MaterializationTask
+
+        if isinstance(tasks, MaterializationTask):
+            tasks = [tasks]
+        jobs = []
+        for task in tasks:
+            job = self._materialize_direct(task)
+            jobs.append(
+                job if job is not None else super().materialize(registry, task, **kwargs)[0]
+            )
+        return jobs
+
+    def _materialize_direct(self, task: MaterializationTask) -> Any:
+        """The job of a task the direct writer can do (None: Feast's engine does it)."""
         from feast.infra.common.materialization_job import MaterializationJobStatus
         from feast.infra.compute_engines.local.job import LocalMaterializationJob
         from redis import RedisError
@@ -240,7 +259,7 @@ class NordlidComputeEngine(LocalComputeEngine):
         view = task.feature_view
         paths = self._direct_files(view)
         if paths is None or not isinstance(self.online_store, NordlidRedisOnlineStore):
-            return super()._materialize_one(registry, task, **kwargs)
+            return None
         job_id = f"{view.name}-{task.start_time}-{task.end_time}"
         start, end = (
             t if t.tzinfo else t.replace(tzinfo=UTC) for t in (task.start_time, task.end_time)

@@ -80,7 +80,7 @@ def test_the_feast_methods_the_plugins_override_still_exist() -> None:
 
     for name in ("_get_client", "online_write_batch", "online_read", "_read_hash_fields"):
         assert callable(getattr(RedisOnlineStore, name, None)), name
-    assert callable(getattr(LocalComputeEngine, "_materialize_one", None))
+    assert callable(getattr(LocalComputeEngine, "materialize", None))
     hook = inspect.signature(RedisOnlineStore._read_hash_fields)
     assert list(hook.parameters) == ["self", "config", "commands"]
     # every online read of Feast's Redis store goes through the hook

@@ -102,14 +102,17 @@ def test_feast_materialize_writes_through_the_plugin_and_reads_back_the_same_val
     assert np.allclose(np.asarray(served, np.float32), np.asarray(want, np.float32))
 
 
-def _repo_config(project: str, redis_url: str, online_type: str, tmp: Path) -> Any:
+def _repo_config(
+    project: str, redis_url: str, online_type: str, tmp: Path, skip_dedup: bool
+) -> Any:
     from feast.repo_config import RepoConfig
 
+    online = {"type": online_type, "connection_string": redis_url.split("//", 1)[1]}
     return RepoConfig(
         project=project,
         provider="local",
         registry=str(tmp / f"{project}.db"),
-        online_store={"type": online_type, "connection_string": redis_url.split("//", 1)[1]},
+        online_store={**online, "skip_dedup": skip_dedup},
         entity_key_serialization_version=3,
     )
 
@@ -158,14 +161,17 @@ def projects(redis_url: str) -> Iterator[list[str]]:
     client.close()
 
 
+@pytest.mark.parametrize("skip_dedup", [False, True])
 def test_online_write_batch_and_online_read_match_feasts_redis_store(
-    redis_url: str, projects: list[str], tmp_path: Path
+    redis_url: str, projects: list[str], tmp_path: Path, skip_dedup: bool
 ) -> None:
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
 
-    stock_cfg = _repo_config(projects[0], redis_url, "redis", tmp_path)
-    plugin_cfg = _repo_config(projects[1], redis_url, config.ONLINE_STORE_TYPE, tmp_path)
+    stock_cfg = _repo_config(projects[0], redis_url, "redis", tmp_path, skip_dedup)
+    plugin_cfg = _repo_config(
+        projects[1], redis_url, config.ONLINE_STORE_TYPE, tmp_path, skip_dedup
+    )
     view = _view()
     stock, plugin = RedisOnlineStore(), redis_plugin.NordlidRedisOnlineStore()
     before = redis_plugin.WRITES["packed"]
