@@ -22,7 +22,27 @@ from nordlid.workdir import Workdir
 
 from .conftest import T0, write_corpus
 
-pytestmark = pytest.mark.integration
+
+def test_the_generated_config_selects_the_plugins_only_with_redis(workdir: Workdir) -> None:
+    from feast.repo_config import RepoConfig
+
+    from feature_repo.settings import settings_from_env
+
+    embedded = config.repo_config_dict(settings_from_env(workdir, env={}))
+    assert embedded["online_store"]["type"] == "sqlite"
+    assert "batch_engine" not in embedded  # Feast's local engine, as before
+    env = {"REDIS_URL": "redis://127.0.0.1:6379"}
+    redis_conf = config.repo_config_dict(settings_from_env(workdir, env=env))
+    assert redis_conf["online_store"]["type"] == config.ONLINE_STORE_TYPE
+    assert redis_conf["batch_engine"] == {"type": config.ENGINE_TYPE}
+    parsed = RepoConfig(repo_path=workdir.feast, **redis_conf)
+    assert isinstance(parsed.online_store, redis_plugin.NordlidRedisOnlineStoreConfig)
+    assert isinstance(parsed.batch_engine, redis_plugin.NordlidComputeEngineConfig)
+    feast_engine = config.repo_config_dict(
+        settings_from_env(workdir, env={**env, "NORDLID_FEAST_MATERIALIZE": "feast"})
+    )
+    assert feast_engine["online_store"]["type"] == config.ONLINE_STORE_TYPE
+    assert "batch_engine" not in feast_engine
 
 
 def _feast_cli(args: list[str], workdir: Workdir, env: dict[str, str]) -> str:
@@ -46,6 +66,7 @@ def _feast_cli(args: list[str], workdir: Workdir, env: dict[str, str]) -> str:
     return done.stderr
 
 
+@pytest.mark.integration
 def test_feast_materialize_writes_through_the_plugin_and_reads_back_the_same_values(
     redis_store: tuple[Workdir, str], test_specs: list[ExtractorSpec], redis_url: str
 ) -> None:
@@ -161,6 +182,7 @@ def projects(redis_url: str) -> Iterator[list[str]]:
     client.close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("skip_dedup", [False, True])
 def test_online_write_batch_and_online_read_match_feasts_redis_store(
     redis_url: str, projects: list[str], tmp_path: Path, skip_dedup: bool
