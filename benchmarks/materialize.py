@@ -1,49 +1,98 @@
 """Materialization throughput of wide rows (every embedding view, full dimensions) into Redis.
 
-Runs ``feature_repo.store.materialize`` on synthetic Parquet files under several settings,
-each into its own Feast project (removed afterwards), and prints rows/s, the ratio against
-Feast's defaults measured in the same run, the CPU seconds spent by this process and by the
-Redis server, and the time extrapolated to 55,000 utterances.  Usage::
+Runs each config on synthetic Parquet files, each into its own Feast project (removed
+afterwards), and prints rows/s, the ratio against Feast's defaults measured in the same run,
+the CPU seconds spent by this process and by the Redis server, the time extrapolated to
+55,000 utterances, and the ratios of :data:`RATIOS`.  Usage::
 
-    python benchmarks/materialize.py [--rows 5000] [--feast-rows 300] [--configs default,direct,...]
+    python benchmarks/materialize.py [--rows 5000] [--feast-rows 300] [--configs stock-cli,...]
 
-Feast's own engine converts every float in Python (46–95 rows/s here), so the ``feast*``
-configs run on ``--feast-rows`` utterances (a prefix of the same ids, in files of their own);
-every other config runs on ``--rows``.  Rows/s are compared, not times.  Needs Redis (``REDIS_URL``,
-default ``redis://127.0.0.1:6379``); Redis holds about ``rows × 92 KiB`` during each run.
+The configs compare, in one run: ``feast materialize-incremental`` from Feast's CLI through
+nordlid's plugins (``plugin-cli``: feature_repo/redis_plugin.py, selected by the generated
+``feature_store.yaml``) and on Feast's stock Redis store and engine (``stock-cli``), the same
+plugins in this process (``direct``), the plugin store under Feast's engine
+(``plugin-feast-engine``) and today's direct writer called on its own (``writer``).
+
+Feast's own engine converts every float in Python (46–95 rows/s here), so the configs on
+it run on ``--feast-rows`` utterances (a prefix of the same ids, in files of their own);
+every other config runs on ``--rows``.  Rows/s are compared, not times (the CLI configs
+include the CLI's start-up).  Needs Redis (``REDIS_URL``, default ``redis://127.0.0.1:6379``);
+Redis holds about ``rows × 92 KiB`` during each run.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_ROWS = 55_000
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    # Feast's defaults: its local engine, every row of a view converted and written in one
-    # batch, with the read-before-write timestamp check of the Redis store.
-    "default": {"materialize_engine": "feast", "write_batch_size": None, "redis_skip_dedup": False},
+    # Feast's defaults: its local engine and its stock Redis store (``type: redis``), every
+    # row of a view converted and written in one batch, with the read-before-write check.
+    "default": {
+        "materialize_engine": "feast",
+        "write_batch_size": None,
+        "redis_skip_dedup": False,
+        "online_type": "redis",
+    },
     "feast-batch2000": {
         "materialize_engine": "feast",
         "write_batch_size": 2000,
         "redis_skip_dedup": False,
+        "online_type": "redis",
     },
     "feast-skipdedup": {
         "materialize_engine": "feast",
         "write_batch_size": 2000,
         "redis_skip_dedup": True,
+        "online_type": "redis",
     },
-    # nordlid's direct writer (same Redis bytes, see feature_repo/redis_writer.py): the
-    # default settings (batches of 500 rows, newer-than-stored check, sending overlapped)
+    # `feast materialize-incremental` from Feast's CLI (a process of its own, startup
+    # included) on the stock Redis store and local engine
+    "stock-cli": {
+        "materialize_engine": "feast",
+        "write_batch_size": 2000,
+        "redis_skip_dedup": False,
+        "online_type": "redis",
+        "mode": "cli",
+    },
+    # nordlid's online store plugin under Feast's engine: Feast still converts every value
+    # to protobuf, the plugin sends the packed HSETs
+    "plugin-feast-engine": {
+        "materialize_engine": "feast",
+        "write_batch_size": 2000,
+        "redis_skip_dedup": False,
+    },
+    # today's direct writer called on its own (feature_repo.redis_writer.write_view per view
+    # and the registry bookkeeping; no Feast materialization call)
+    "writer": {
+        "materialize_engine": "direct",
+        "write_batch_size": 500,
+        "redis_skip_dedup": False,
+        "mode": "writer",
+    },
+    # the plugins (engine + online store) through FeatureStore.materialize_incremental, in
+    # this process (what `nordlid features materialize` runs) ...
     "direct": {"materialize_engine": "direct", "write_batch_size": 500, "redis_skip_dedup": False},
+    # ... and through Feast's CLI, `feast materialize-incremental` (startup included)
+    "plugin-cli": {
+        "materialize_engine": "direct",
+        "write_batch_size": 500,
+        "redis_skip_dedup": False,
+        "mode": "cli",
+    },
     "direct-skipdedup": {
         "materialize_engine": "direct",
         "write_batch_size": 500,
@@ -68,6 +117,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "batch_cap": 1000,
     },
 }
+RATIOS = (
+    ("plugin-cli", "writer"),
+    ("plugin-cli", "stock-cli"),
+    ("direct", "writer"),
+    ("direct", "feast-batch2000"),
+    ("plugin-feast-engine", "feast-batch2000"),
+)
+"""(config, against) pairs printed as ratios of rows/s when both ran."""
+_NOT_SETTINGS = ("overlap", "batch_cap", "online_type", "mode")
 
 
 def _redis_cpu(url: str) -> float:
@@ -81,42 +139,119 @@ def _redis_cpu(url: str) -> float:
         client.close()
 
 
-def _run(wd: Any, specs: list[Any], config: dict[str, Any], redis_url: str) -> dict[str, float]:
-    from feature_repo import redis_writer, store
+_CLI = (
+    "import sys, time\n"
+    "from feast.cli.cli import cli\n"
+    "t0 = time.perf_counter()\n"
+    "try:\n"
+    "    cli.main(sys.argv[1:], prog_name='feast', standalone_mode=False)\n"
+    "finally:\n"
+    "    print(f'COMMAND_S {time.perf_counter() - t0}', file=sys.stderr)\n"
+)
+"""Feast's CLI (``feast ...``) with the time of the command itself, after ``import feast``."""
+
+
+def _feast_cli(wd: Any, command: list[str]) -> tuple[float, float]:
+    """Run Feast's CLI on the generated configuration in a process of its own: (wall time of
+    the process, time of the command after Feast's imports), in seconds."""
+    from feature_repo.config import REPO_DIR
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-c", _CLI, "-c", str(REPO_DIR)]
+    args += ["-f", str(wd.feast / "feature_store.yaml"), *command]
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        args, env=env, cwd=wd.feast, check=True, capture_output=True, text=True, timeout=3600
+    )
+    wall = time.perf_counter() - t0
+    return wall, float(done.stderr.rsplit("COMMAND_S ", 1)[1].split()[0])
+
+
+def _materialize_cli(wd: Any, views: list[str]) -> tuple[float, float]:
+    """``feast materialize-incremental`` from Feast's CLI: (wall time of the process, the
+    CLI's fixed cost: start-up and ``import feast``)."""
+    end = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    wall, command = _feast_cli(
+        wd, ["materialize-incremental", end, *(a for v in views for a in ("-v", v))]
+    )
+    return wall, wall - command
+
+
+def _materialize_writer(wd: Any, views: list[str], settings: Any) -> None:
+    """Today's direct writer on its own: ``write_view`` per view, then the registry."""
+    import redis
+
+    from feature_repo import store
+    from feature_repo.definitions import FEATURE_TTL
+    from feature_repo.redis_writer import write_view
+    from feature_repo.validate import parquet_files
+
+    fs = store.get_store(wd)
+    client = redis.Redis(**settings.redis.client_kwargs())
+    end = datetime.now(UTC)
+    try:
+        for fv in fs.list_feature_views():
+            if fv.name not in views:
+                continue
+            start = fv.most_recent_end_time or end - (fv.ttl or FEATURE_TTL)
+            start = start if start.tzinfo else start.replace(tzinfo=UTC)
+            paths = parquet_files(Path(str(getattr(fv.batch_source, "path", ""))))
+            write_view(client, settings.project, fv, paths, start, end, batch_rows=500)
+            fs.registry.apply_materialization(fv, fs.project, start, end)
+    finally:
+        client.close()
+
+
+def _run(wd: Any, specs: list[Any], cfg: dict[str, Any], redis_url: str) -> dict[str, float]:
+    from feature_repo import config, redis_plugin, store
     from feature_repo.settings import settings_from_env
 
-    overrides = {k: v for k, v in config.items() if k not in ("overlap", "batch_cap")}
+    overrides = {k: v for k, v in cfg.items() if k not in _NOT_SETTINGS}
     project = f"bench_mat_{uuid.uuid4().hex[:8]}"
     os.environ["NORDLID_FEAST_PROJECT"] = project
     settings = settings_from_env(wd, **overrides)
     # the store module reads settings from the environment; install these ones
     store.close(wd)
     store._SETTINGS[(str(wd.root), *(os.environ.get(v) for v in store.ENV_VARS))] = settings
-    original, cap = redis_writer.write_view, store._DIRECT_BATCH_ROWS
-    if "overlap" in config:
-        redis_writer.write_view = functools.partial(original, overlap=config["overlap"])
-    store._DIRECT_BATCH_ROWS = config.get("batch_cap", cap)
+    saved = (config.ONLINE_STORE_TYPE, redis_plugin.DIRECT_OVERLAP, redis_plugin.DIRECT_BATCH_ROWS)
+    config.ONLINE_STORE_TYPE = cfg.get("online_type", saved[0])
+    redis_plugin.DIRECT_OVERLAP = cfg.get("overlap", True)
+    redis_plugin.DIRECT_BATCH_ROWS = cfg.get("batch_cap", saved[2])
+    views = [s.view_name for s in specs]
     try:
         store.apply(wd, specs)
         (wd.feast / "checked_files.json").unlink(missing_ok=True)
         t0 = time.perf_counter()
         store.check_feature_files(wd)
         t1 = time.perf_counter()
+        mode = cfg.get("mode", "store")
+        if mode == "cli":  # warm the file cache of the CLI's imports
+            _feast_cli(wd, ["feature-views", "list"])
+        startup = 0.0
         cpu0, redis0 = time.process_time(), _redis_cpu(redis_url)
         t2 = time.perf_counter()
-        result = store.materialize(wd, views=[s.view_name for s in specs])
-        t3 = time.perf_counter()
+        if mode == "cli":
+            elapsed, startup = _materialize_cli(wd, views)
+            t3 = t2 + elapsed
+        else:
+            if mode == "writer":
+                _materialize_writer(wd, views, settings)
+            else:
+                result = store.materialize(wd, views=views)
+                assert set(result.materialized) == set(views)
+            t3 = time.perf_counter()
         cpu = time.process_time() - cpu0
         redis_cpu = _redis_cpu(redis_url) - redis0
-        assert set(result.materialized) == {s.view_name for s in specs}
         return {
             "validate_s": t1 - t0,
             "materialize_s": t3 - t2,
             "cpu_s": cpu,
             "redis_cpu_s": redis_cpu,
+            "startup_s": startup,
         }
     finally:
-        redis_writer.write_view, store._DIRECT_BATCH_ROWS = original, cap
+        config.ONLINE_STORE_TYPE, redis_plugin.DIRECT_OVERLAP = saved[0], saved[1]
+        redis_plugin.DIRECT_BATCH_ROWS = saved[2]
         store.get_store(wd).teardown()
         store.close(wd)
         store._SETTINGS.clear()
@@ -144,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         default=300,
         help="utterances for the configs that use Feast's engine (slow)",
     )
-    parser.add_argument("--configs", default="default,feast-batch2000,direct,direct-skipdedup")
+    parser.add_argument(
+        "--configs",
+        default="feast-batch2000,stock-cli,plugin-feast-engine,writer,direct,plugin-cli",
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -228,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         total = (res["materialize_s"] + res["validate_s"]) * TARGET_ROWS / rows
         cfg = CONFIGS[name]
         engine = cfg["materialize_engine"] + ("" if cfg.get("overlap", True) else " serial")
+        engine += f" {cfg.get('mode', 'store')} {cfg.get('online_type', 'plugin')}"
         table_rows.append(
             (
                 name,
@@ -254,6 +393,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rows}; the {TARGET_ROWS}-row column "
         f"is extrapolated linearly and includes validation; ratios are within this run)"
     )
+
+    def net(name: str) -> float:
+        """rows/s without the CLI's start-up (the same as rps for in-process configs)."""
+        res = results[name]
+        return res["rows"] / max(res["materialize_s"] - res["startup_s"], 1e-9)
+
+    for name in names:
+        if results[name]["startup_s"]:
+            print(
+                f"{name}: CLI start-up and import feast "
+                f"{results[name]['startup_s']:.1f} s; "
+                f"{net(name):.0f} rows/s without it"
+            )
+    for name, against in RATIOS:
+        if name in results and against in results:
+            print(
+                f"{name} / {against}: {rps(name) / rps(against):.2f}x rows/s "
+                f"({net(name) / net(against):.2f}x without CLI start-up)"
+            )
     return 0
 
 

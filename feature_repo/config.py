@@ -1,4 +1,11 @@
-"""Turn :class:`FeastSettings` into Feast's repo configuration (a dict, a YAML file)."""
+"""Turn :class:`FeastSettings` into Feast's repo configuration (a dict, a YAML file).
+
+With ``REDIS_URL`` the online store is nordlid's Redis plugin (Feast's Redis store with the
+batched writer and reader, :mod:`feature_repo.redis_plugin`) and, unless
+``NORDLID_FEAST_MATERIALIZE=feast``, the batch engine is the plugin engine that writes
+Parquet views straight to Redis; so ``feast materialize`` / ``feast serve`` on the generated
+file take the same fast paths as ``nordlid features``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,11 @@ from nordlid.workdir import Workdir
 
 logger = logging.getLogger(__name__)
 
+ONLINE_STORE_TYPE = "feature_repo.redis_plugin.NordlidRedisOnlineStore"
+"""``online_store.type`` of the Redis plugin (Feast imports it by this dotted path)."""
+ENGINE_TYPE = "feature_repo.redis_plugin.NordlidComputeEngine"
+"""``batch_engine.type`` of the engine that materializes Parquet views with the direct writer."""
+
 REPO_DIR = Path(__file__).resolve().parent
 """The Feast repo (definitions discovered by ``feast apply``)."""
 GENERATED_YAML = "feature_store.yaml"
@@ -24,7 +36,7 @@ def repo_config_dict(settings: FeastSettings) -> dict[str, Any]:
     if settings.online == "redis":
         assert settings.redis is not None
         online = {
-            "type": "redis",
+            "type": ONLINE_STORE_TYPE,
             "connection_string": settings.redis.connection_string(),
         }
         if settings.redis_skip_dedup:
@@ -34,7 +46,7 @@ def repo_config_dict(settings: FeastSettings) -> dict[str, Any]:
     materialization: dict[str, Any] = {}
     if settings.write_batch_size is not None:
         materialization["online_write_batch_size"] = settings.write_batch_size
-    return {
+    config: dict[str, Any] = {
         "project": settings.project,
         "provider": "local",
         "registry": {
@@ -49,6 +61,9 @@ def repo_config_dict(settings: FeastSettings) -> dict[str, Any]:
         "entity_key_serialization_version": 3,
         "materialization": materialization,
     }
+    if settings.online == "redis" and settings.materialize_engine == "direct":
+        config["batch_engine"] = {"type": ENGINE_TYPE}
+    return config
 
 
 def write_config(workdir: Workdir, settings: FeastSettings) -> Path:

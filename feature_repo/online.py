@@ -18,15 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from feature_repo.feast_compat import (
+    DOUBLE_TAG,
+    FLOAT_LIST_TAG,
+    FLOAT_TAG,
+    PACKED_TAG,
+    field_key,
+    vector_header,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-# feast.Value: float_list_val is field 16 (length-delimited → tag bytes 0x82 0x01);
-# FloatList.val is field 1, packed (tag 0x0a).
-_FLOAT_LIST_TAG = b"\x82\x01"
-_PACKED_TAG = 0x0A
+_FLOAT_LIST_TAG = FLOAT_LIST_TAG
+_PACKED_TAG = PACKED_TAG
 
 
 @dataclass(frozen=True)
@@ -35,25 +42,6 @@ class ViewFields:
 
     view: str
     features: tuple[tuple[str, int | None], ...]
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def vector_header(length: int) -> bytes:
-    """The bytes before the packed floats of a serialized ``Value(float_list_val=[length])``."""
-    payload = 4 * length
-    inner = bytes([_PACKED_TAG]) + _encode_varint(payload)
-    return _FLOAT_LIST_TAG + _encode_varint(len(inner) + payload) + inner
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -150,8 +138,6 @@ class RedisOnlineReader:
         join_key: str = "utterance_id",
         entity_key_serialization_version: int = 3,
     ) -> None:
-        from feast.infra.online_stores.helpers import _mmh3
-
         self._client = client
         self.views = tuple(views)
         fields: list[bytes] = []
@@ -161,7 +147,7 @@ class RedisOnlineReader:
         for vf in self.views:
             start = len(fields)
             for name, length in vf.features:
-                fields.append(_mmh3(f"{vf.view}:{name}"))
+                fields.append(field_key(vf.view, name))
                 self.columns.append((f"{vf.view}__{name}", length is not None))
             self._view_slices.append((start, len(fields)))
             self._ts_positions.append(len(fields))
@@ -199,11 +185,15 @@ class RedisOnlineReader:
 
     def fetch(self, utterance_ids: Sequence[str]) -> list[list[bytes | None]]:
         """Raw field values, one list per id (one pipelined round trip)."""
-        if len(utterance_ids) == 1 and self._hmget_tail is not None:
-            return [self._fetch_one(self.redis_key(utterance_ids[0]), self._hmget_tail)]
+        return self.fetch_keys([self.redis_key(uid) for uid in utterance_ids])
+
+    def fetch_keys(self, keys: Sequence[bytes]) -> list[list[bytes | None]]:
+        """Raw field values of Redis keys (Feast's entity keys), one list per key."""
+        if len(keys) == 1 and self._hmget_tail is not None:
+            return [self._fetch_one(keys[0], self._hmget_tail)]
         pipe = self._client.pipeline(transaction=False)
-        for uid in utterance_ids:
-            pipe.hmget(self.redis_key(uid), self.fields)
+        for key in keys:
+            pipe.hmget(key, self.fields)
         result: list[list[bytes | None]] = pipe.execute()
         return result
 
@@ -251,21 +241,7 @@ class RedisOnlineReader:
             key,
             tail,
         )
-        pool = self._client.connection_pool
-        conn = pool.get_connection()
-
-        def once() -> list[bytes | None]:
-            conn.send_packed_command([command])
-            response: list[bytes | None] = conn.read_response()
-            return response
-
-        try:
-            result: list[bytes | None] = conn.retry.call_with_retry(
-                once, lambda _error: conn.disconnect()
-            )
-            return result
-        finally:
-            pool.release(conn)
+        return send_packed(self._client, [command])[0]
 
     def _decode_row(self, raw: list[bytes | None]) -> tuple[list[Any], list[str]]:
         """(decoded value per column, missing views) of one utterance's fields."""
@@ -279,7 +255,7 @@ class RedisOnlineReader:
                 append(None)
             elif len(value) == total and value.startswith(header):
                 append(frombuffer(value, _F4, count, offset))  # positional: cheaper
-            elif len(value) == 5 and value[0] == 0x35 and not is_vector:
+            elif len(value) == 5 and value[:1] == FLOAT_TAG and not is_vector:
                 append(_FLOAT32.unpack_from(value, 1)[0])  # float_val
             else:
                 layout = (header, offset, total, count) if total >= 0 else None
@@ -360,6 +336,50 @@ class RedisOnlineReader:
         return [decode_value(v, is_vector) if v is not None else None for v in values]
 
 
+def send_packed(client: Any, commands: Sequence[bytes]) -> list[Any]:
+    """Send packed RESP commands on one connection of a ``redis.Redis`` and read one reply
+    each: no pipeline object, no per-call packing.  Retried on a dropped connection as
+    redis-py retries its own commands; any other failure drops the connection (its unread
+    replies with it)."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+
+    def once() -> list[Any]:
+        conn.send_packed_command(commands)
+        return [conn.read_response() for _ in commands]
+
+    try:
+        result: list[Any] = conn.retry.call_with_retry(once, lambda _error: conn.disconnect())
+        return result
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
+def packed_hmget(
+    client: Any,
+    commands: Sequence[tuple[bytes, Sequence[bytes | str]]],
+    tails: dict[tuple[bytes | str, ...], tuple[int, bytes]],
+) -> list[list[bytes | None]]:
+    """``HMGET key fields...`` of every (key, fields), sent at once by :func:`send_packed`;
+    the packed fields of each field list are kept in ``tails``."""
+    packed = []
+    for key, fields in commands:
+        names = tuple(fields)
+        tail = tails.get(names)
+        if tail is None:
+            if len(tails) > 1024:
+                tails.clear()
+            raw = [f.encode() if isinstance(f, str) else f for f in names]
+            tail = tails[names] = (len(raw), b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in raw))
+        packed.append(
+            b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s" % (tail[0] + 2, len(key), key, tail[1])
+        )
+    return send_packed(client, packed) if packed else []
+
+
 def _is_plain_redis(client: Any) -> bool:
     """A ``redis.Redis`` (one server, a connection pool), not a cluster client."""
     try:
@@ -385,8 +405,8 @@ _FLOAT32 = struct.Struct("<f")
 _F4 = np.dtype("<f4")
 # feast.Value float_val (field 6, fixed32) and double_val (field 5, fixed64): tag byte, size
 _SCALAR_LAYOUTS: dict[bytes, tuple[bytes, int, str]] = {
-    b"\x35": (b"\x35", 5, "<f4"),
-    b"\x29": (b"\x29", 9, "<f8"),
+    FLOAT_TAG: (FLOAT_TAG, 5, "<f4"),
+    DOUBLE_TAG: (DOUBLE_TAG, 9, "<f8"),
 }
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from feature_repo.online import EntityKeyEncoder, vector_header
+from feature_repo.feast_compat import DOUBLE_TAG, FLOAT_TAG, field_key, vector_header
+from feature_repo.online import EntityKeyEncoder
 from nordlid.errors import NordlidError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ _CRLF = b"\r\n"
 _NO_TIME = np.iinfo(np.int64).min
 """Stands in for a null timestamp (never inside a materialization interval)."""
 # feast.Value float_val (field 6, fixed32) and double_val (field 5, fixed64)
-_SCALAR_TAGS = {pa.float32(): (b"\x35", "<f4"), pa.float64(): (b"\x29", "<f8")}
+_SCALAR_TAGS = {pa.float32(): (FLOAT_TAG, "<f4"), pa.float64(): (DOUBLE_TAG, "<f8")}
 
 
 class RedisWriteError(NordlidError):
@@ -72,14 +73,12 @@ class FeatureField:
 
 
 def view_fields(view: FeatureView) -> list[FeatureField]:
-    from feast.infra.online_stores.helpers import _mmh3
-
     return [
         FeatureField(
             name=f.name,
             length=int(f.vector_length) if f.vector_length else None,
             value_type=f.dtype.to_value_type(),
-            field_key=_mmh3(f"{view.name}:{f.name}"),
+            field_key=field_key(view.name, f.name),
         )
         for f in view.features
     ]
@@ -349,6 +348,37 @@ def encode_batch(
     return EncodedBatch(keys=keys, micros=micros, blocks=blocks)
 
 
+def encode_rows(
+    keys: list[bytes],
+    micros: np.ndarray,
+    fields: Sequence[Sequence[tuple[bytes, bytes]]],
+    ts_key: bytes,
+) -> EncodedBatch:
+    """``HSET key _ts:<view> <Timestamp> <field> <value> ...`` of rows whose values are already
+    serialized (``fields[i]``: (hash field, serialized ``feast.Value``) of row ``i``); rows
+    whose commands have the same length share one block."""
+    ts_head = _bulk(ts_key)
+    commands = [
+        b"".join(
+            (
+                b"*%d\r\n$4\r\nHSET\r\n" % (4 + 2 * len(row)),
+                _bulk(key),
+                ts_head,
+                _bulk(stamp),
+                *(_bulk(f) + _bulk(v) for f, v in row),
+            )
+        )
+        for key, stamp, row in zip(keys, timestamp_values(micros), fields, strict=True)
+    ]
+    lengths = np.fromiter((len(c) for c in commands), dtype=np.int64, count=len(commands))
+    blocks = []
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        data = np.frombuffer(b"".join(commands[i] for i in rows.tolist()), dtype=np.uint8)
+        blocks.append(CommandBlock(rows=rows, data=data.reshape(rows.size, length)))
+    return EncodedBatch(keys=keys, micros=micros, blocks=blocks)
+
+
 def _row_groups(pf: pq.ParquetFile, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """(row group, the wanted rows inside it, counted from the group's first row)."""
     first = 0
@@ -467,8 +497,6 @@ def write_view(
 
     ``overlap=False`` sends every batch from the calling thread (same bytes, no thread).
     """
-    import redis
-
     features = view_fields(view)
     selection = select_rows(paths, start, end, join_key)
     if not selection:
@@ -476,15 +504,31 @@ def write_view(
     encoder = EntityKeyEncoder(project, join_key, entity_key_serialization_version)
     ts_key = f"_ts:{view.name}".encode()
     batches = read_batches(selection, features, encoder, ts_key, batch_rows)
+    return send_batches(client, batches, ts_key, view.name, dedup=dedup, overlap=overlap)
+
+
+def send_batches(
+    client: Any,
+    batches: Iterable[EncodedBatch],
+    ts_key: bytes,
+    view: str,
+    *,
+    dedup: bool = True,
+    overlap: bool = True,
+) -> int:
+    """Send encoded batches on one connection of ``client`` (a ``redis.Redis``); returns the
+    rows written.  A refused write is a :class:`RedisWriteError` naming ``view``."""
+    import redis
+
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
         if overlap:
-            return _send_overlapped(conn, batches, ts_key, dedup)
+            return _send_overlapped(conn, iter(batches), ts_key, dedup)
         return sum(send_batch(conn, batch, ts_key, dedup) for batch in batches)
     except redis.ResponseError as exc:
         conn.disconnect()  # the replies of the rest of the batch are still unread
-        raise RedisWriteError(f"view {view.name!r}: Redis refused a write: {exc}") from exc
+        raise RedisWriteError(f"view {view!r}: Redis refused a write: {exc}") from exc
     except BaseException:
         conn.disconnect()
         raise

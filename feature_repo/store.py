@@ -23,12 +23,12 @@ import pandas as pd
 from extractors.spec import ExtractorSpec
 from feature_repo.config import REPO_DIR, write_config
 from feature_repo.definitions import (
-    FEATURE_TTL,
     JOIN_KEY,
     LABELS_VIEW,
     build_definitions,
     push_source_name,
 )
+from feature_repo.feast_compat import fix_created_ties
 from feature_repo.online import RedisOnlineReader, ViewFields
 from feature_repo.settings import ENV_VARS, FeastSettings, settings_from_env
 from feature_repo.validate import ViewSchema, check_views, parquet_files
@@ -224,47 +224,10 @@ def materialize(
                 "feature view %s has no data yet (%s); skipped", v, _source_path(registered[v])
             )
     if with_data:
-        handle = _handle(wd)
-        if handle.settings.online == "redis" and handle.settings.materialize_engine == "direct":
-            _materialize_direct(handle, [registered[v] for v in with_data], end_ts)
-        else:
-            store.materialize_incremental(end_date=end_ts, feature_views=with_data)
+        # with Redis the generated configuration selects nordlid's engine and online store
+        # plugins (feature_repo.redis_plugin): Parquet views are written by the direct writer
+        store.materialize_incremental(end_date=end_ts, feature_views=with_data)
     return MaterializeResult(end=end_ts, rows=rows, materialized=with_data)
-
-
-_DIRECT_BATCH_ROWS = 500
-
-
-def _materialize_direct(handle: _Handle, views: list[FeatureView], end: datetime) -> None:
-    """Incremental materialization into Redis without Feast's per-value Python conversion
-    (same start/end rule, same Redis layout, same registry bookkeeping)."""
-    from feature_repo.redis_writer import write_view
-
-    store = handle.store
-    client = _redis_client(handle)
-    # rows per batch: at most 500 (~20 MiB of commands for the widest view); larger batches
-    # overlap reading and sending less (benchmarks/materialize.py: 1000 rows ran 0.8x as fast)
-    batch = min(handle.settings.write_batch_size or _DIRECT_BATCH_ROWS, _DIRECT_BATCH_ROWS)
-    for fv in views:
-        start = fv.most_recent_end_time
-        if start is None:
-            start = datetime.now(UTC) - (fv.ttl or FEATURE_TTL)
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=UTC)
-        written = write_view(
-            client,
-            handle.settings.project,
-            fv,
-            parquet_files(_source_path(fv)),
-            start,
-            end,
-            join_key=JOIN_KEY,
-            entity_key_serialization_version=store.config.entity_key_serialization_version,
-            batch_rows=batch,
-            dedup=not handle.settings.redis_skip_dedup,
-        )
-        store.registry.apply_materialization(fv, store.project, start, end)
-        logger.info("materialized %s: %d rows from %s to %s", fv.name, written, start, end)
 
 
 def _redis_client(handle: _Handle) -> Any:
@@ -355,12 +318,8 @@ _ROW = "__nordlid_row"
 def _fix_created_ties(
     store: FeatureStore, view: str, result: pd.DataFrame, cols: list[str]
 ) -> None:
-    """Where one utterance has several rows with the same event time (a re-extraction that
-    kept the event time), the row with the latest ``created_timestamp`` must win.  Feast's
-    file offline store sorts by created time and then by event time with an unstable sort,
-    so it may pick either; this re-reads just those rows and sets the right values."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as pads
+    """The latest ``created_timestamp`` wins among rows of one event time (see
+    :func:`feature_repo.feast_compat.fix_created_ties`)."""
     from feast.errors import FeatureViewNotFoundException
 
     try:
@@ -368,59 +327,7 @@ def _fix_created_ties(
     except FeatureViewNotFoundException:
         return
     created = getattr(fv.batch_source, "created_timestamp_column", "")
-    files = parquet_files(_source_path(fv))
-    if not created or not files or result.empty:
-        return
-    dataset = pads.dataset([str(f) for f in files], format="parquet")
-    keys = dataset.to_table(columns=[JOIN_KEY, "event_timestamp"]).to_pandas()
-    dup = keys[keys.duplicated([JOIN_KEY, "event_timestamp"], keep=False)]
-    if dup.empty:
-        return
-    # which feature event time each result row was joined with (latest at or before it)
-    wanted = result[[JOIN_KEY, "event_timestamp"]].copy()
-    wanted["__pos"] = np.arange(len(wanted))
-    wanted = wanted[wanted[JOIN_KEY].isin(set(dup[JOIN_KEY]))]
-    if wanted.empty:
-        return
-    feature_times = keys[keys[JOIN_KEY].isin(set(wanted[JOIN_KEY]))].drop_duplicates()
-    feature_times = feature_times.rename(columns={"event_timestamp": "__ev"})
-    feature_times["__ev"] = pd.to_datetime(feature_times["__ev"], utc=True).astype(
-        "datetime64[ns, UTC]"
-    )
-    wanted["event_timestamp"] = pd.to_datetime(wanted["event_timestamp"], utc=True).astype(
-        "datetime64[ns, UTC]"
-    )
-    matched = pd.merge_asof(
-        wanted.sort_values("event_timestamp"),
-        feature_times.sort_values("__ev"),
-        left_on="event_timestamp",
-        right_on="__ev",
-        by=JOIN_KEY,
-        direction="backward",
-    ).dropna(subset=["__ev"])
-    dup_times = pd.to_datetime(dup["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
-    dup_pairs = set(zip(dup[JOIN_KEY], dup_times, strict=True))
-    matched = matched[
-        [(u, t) in dup_pairs for u, t in zip(matched[JOIN_KEY], matched["__ev"], strict=True)]
-    ]
-    if matched.empty:
-        return
-    rows = dataset.to_table(
-        columns=[JOIN_KEY, "event_timestamp", created, *[c.split("__", 1)[1] for c in cols]],
-        filter=pc.field(JOIN_KEY).isin(sorted(set(matched[JOIN_KEY]))),
-    ).to_pandas()
-    rows["event_timestamp"] = pd.to_datetime(rows["event_timestamp"], utc=True).astype(
-        "datetime64[ns, UTC]"
-    )
-    latest = (
-        rows.sort_values(["event_timestamp", created], kind="stable")
-        .drop_duplicates([JOIN_KEY, "event_timestamp"], keep="last")
-        .set_index([JOIN_KEY, "event_timestamp"])
-    )
-    for pos, uid, ev in zip(matched["__pos"], matched[JOIN_KEY], matched["__ev"], strict=True):
-        winner = latest.loc[(uid, ev)]
-        for col in cols:
-            result.at[int(pos), col] = winner[col.split("__", 1)[1]]
+    fix_created_ties(result, parquet_files(_source_path(fv)), created, cols, JOIN_KEY)
 
 
 def _join(store: FeatureStore, frame: pd.DataFrame, features: Any) -> pd.DataFrame:

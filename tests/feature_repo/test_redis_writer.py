@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from extractors.spec import ExtractorSpec
+from feature_repo import config, redis_plugin, store
 from feature_repo import redis_writer as rw
-from feature_repo import store
 from feature_repo.online import EntityKeyEncoder
 from nordlid.workdir import Workdir
 
@@ -250,18 +250,31 @@ def test_small_batches_row_groups_and_nulls_write_exactly_what_feast_writes(
     monkeypatch.setenv("NORDLID_FEAST_WRITE_BATCH", "2")
     dumps: dict[str, dict[bytes, dict[bytes, bytes]]] = {}
     projects: list[str] = []
+    # Feast's stock Redis store and engine; the plugin store under Feast's engine (packed
+    # HSET of Feast's protobuf rows); the plugin engine (the direct writer)
+    paths = {
+        "stock": ("feast", "redis", "feast"),
+        "packed": ("feast", config.ONLINE_STORE_TYPE, "packed"),
+        "direct": ("direct", config.ONLINE_STORE_TYPE, "direct"),
+    }
     try:
-        for engine in ("feast", "direct"):
+        for name, (engine, online_type, counter) in paths.items():
             project = f"nordlid_t{uuid.uuid4().hex[:10]}"
             projects.append(project)
             monkeypatch.setenv("NORDLID_FEAST_PROJECT", project)
             monkeypatch.setenv("NORDLID_FEAST_MATERIALIZE", engine)
+            monkeypatch.setattr(config, "ONLINE_STORE_TYPE", online_type)
             store.apply(workdir)
+            before = dict(redis_plugin.WRITES)
             store.materialize(workdir)
-            dumps[engine] = _hashes(redis_client, project)
-        assert len(dumps["feast"]) == 7 + 5
-        assert not any(b"future" in k for k in dumps["feast"])
-        assert dumps["direct"] == dumps["feast"]
+            dumps[name] = _hashes(redis_client, project)
+            if name != "stock":  # the rows went through the plugin's own code path
+                assert redis_plugin.WRITES[counter] > before.get(counter, 0)
+                assert redis_plugin.WRITES["feast"] == before.get("feast", 0)
+        assert len(dumps["stock"]) == 7 + 5
+        assert not any(b"future" in k for k in dumps["stock"])
+        assert dumps["packed"] == dumps["stock"]
+        assert dumps["direct"] == dumps["stock"]
     finally:
         for project in projects:
             _drop(redis_client, project)
