@@ -91,56 +91,76 @@ def find_duplicates(
     )
     near = [(int(rows[i]), int(rows[j]), c) for i, j, c in near_local]
     summary.exact_pairs, summary.near_pairs = len(exact), len(near)
-    similarity = {(i, j): c for i, j, c in near}
+    copies = _Copies(manifest, {(i, j): c for i, j, c in near})
+    avoid = prefer_not or set()
+    for members in _groups(n, [(i, j) for i, j in exact] + [(i, j) for i, j, _ in near]):
+        summary.groups += 1
+        keeper = min(members, key=lambda r: (r in avoid, SPLIT_ORDER.get(copies.splits[r], 9), r))
+        for r in members:
+            if r != keeper:
+                copies.judge(r, keeper, cfg, findings, summary)
+    return findings, summary
 
+
+def _groups(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
+    """Connected groups (two or more rows) of the duplicate pairs."""
     uf = _UnionFind(n)
-    for i, j in exact:
-        uf.union(i, j)
-    for i, j, _ in near:
+    for i, j in pairs:
         uf.union(i, j)
     groups: dict[int, list[int]] = {}
     for r in range(n):
         groups.setdefault(uf.find(r), []).append(r)
+    return [members for members in groups.values() if len(members) > 1]
 
-    splits = manifest["split"].astype(str).tolist()
-    ids = manifest["utterance_id"].astype(str).tolist()
-    sha = manifest["audio_sha256"].astype(str).tolist()
-    cond = manifest["condition"].astype(str).tolist() if "condition" in manifest else [""] * n
-    avoid = prefer_not or set()
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        summary.groups += 1
-        keeper = min(members, key=lambda r: (r in avoid, SPLIT_ORDER.get(splits[r], 9), r))
-        for r in members:
-            if r == keeper:
-                continue
-            is_exact = sha[r] == sha[keeper] and sha[r] not in {"", "None", "nan"}
-            cross = splits[r] != splits[keeper]
-            if (
-                not is_exact
-                and not cross
-                and cfg.augmented_copies_allowed
-                and cond[r] != cond[keeper]
-            ):
-                summary.augmented_copies += 1
-                continue
-            if is_exact:
-                code = reasons.LEAKAGE_DUPLICATE_EXACT if cross else reasons.DUPLICATE_EXACT
-                detail = f"same audio_sha256 as {ids[keeper]} ({splits[keeper]})"
-            else:
-                code = reasons.LEAKAGE_DUPLICATE_NEAR if cross else reasons.DUPLICATE_NEAR
-                sim = similarity.get((min(r, keeper), max(r, keeper)))
-                how = f"cosine {sim:.3f}" if sim is not None else "via another copy"
-                detail = f"same speech as {ids[keeper]} ({splits[keeper]}; {how})"
-            findings.add(r, code, detail, ids[keeper])
-            if len(summary.examples) < 20:
-                summary.examples.append(
-                    {
-                        "utterance_id": ids[r],
-                        "split": splits[r],
-                        "code": code,
-                        "duplicate_of": ids[keeper],
-                    }
-                )
-    return findings, summary
+
+class _Copies:
+    """The manifest columns a duplicate verdict reads, and the verdict for one copy."""
+
+    def __init__(self, manifest: pd.DataFrame, similarity: dict[tuple[int, int], float]) -> None:
+        n = len(manifest)
+        self.splits = manifest["split"].astype(str).tolist()
+        self.ids = manifest["utterance_id"].astype(str).tolist()
+        self.sha = manifest["audio_sha256"].astype(str).tolist()
+        self.cond = (
+            manifest["condition"].astype(str).tolist() if "condition" in manifest else [""] * n
+        )
+        self.similarity = similarity
+
+    def judge(
+        self,
+        r: int,
+        keeper: int,
+        cfg: DuplicatesConfig,
+        findings: Findings,
+        summary: DuplicateSummary,
+    ) -> None:
+        """Row ``r`` duplicates ``keeper``: a finding, or an allowed augmented copy."""
+        splits, ids = self.splits, self.ids
+        is_exact = self.sha[r] == self.sha[keeper] and self.sha[r] not in {"", "None", "nan"}
+        cross = splits[r] != splits[keeper]
+        if (
+            not is_exact
+            and not cross
+            and cfg.augmented_copies_allowed
+            and self.cond[r] != self.cond[keeper]
+        ):
+            summary.augmented_copies += 1
+            return
+        if is_exact:
+            code = reasons.LEAKAGE_DUPLICATE_EXACT if cross else reasons.DUPLICATE_EXACT
+            detail = f"same audio_sha256 as {ids[keeper]} ({splits[keeper]})"
+        else:
+            code = reasons.LEAKAGE_DUPLICATE_NEAR if cross else reasons.DUPLICATE_NEAR
+            sim = self.similarity.get((min(r, keeper), max(r, keeper)))
+            how = f"cosine {sim:.3f}" if sim is not None else "via another copy"
+            detail = f"same speech as {ids[keeper]} ({splits[keeper]}; {how})"
+        findings.add(r, code, detail, ids[keeper])
+        if len(summary.examples) < 20:
+            summary.examples.append(
+                {
+                    "utterance_id": ids[r],
+                    "split": splits[r],
+                    "code": code,
+                    "duplicate_of": ids[keeper],
+                }
+            )
