@@ -315,7 +315,6 @@ def _run_one_ray(
     extractor_kwargs: dict[str, Any],
     show_progress: bool | None,
 ) -> ExtractorRun:
-    import ray
 
     started = time.perf_counter()
     # Built once on the driver (CPU), as the local engine does: a missing checkpoint is
@@ -340,10 +339,41 @@ def _run_one_ray(
     if workers < 1:
         raise ConfigError(f"--num-workers must be >= 1, got {workers}")
     device = "cuda" if num_gpus_per_worker > 0 else "cpu"
-    table = plan_table(frame, batches)
-    blocks = max(1, min(len(batches), 4 * workers + 4))
-    dataset = (
-        ray.data.from_arrow(table, override_num_blocks=blocks)
+    dataset = _dataset(
+        plan_table(frame, batches),
+        min(len(batches), 4 * workers + 4),
+        actor_kwargs={
+            "name": name,
+            "extractor_kwargs": extractor_kwargs,
+            "device": device,
+            "manifest_hash": manifest_hash,
+            "batch_seconds": batch_seconds,
+        },
+        workers=workers,
+        num_gpus_per_worker=num_gpus_per_worker,
+        writer=functools.partial(write_rows, directory=str(directory), schema=spec.arrow_schema()),
+        rows_per_part=rows_per_part,
+    )
+    _collect(dataset, run, name, sum(len(b) for b in batches), show_progress)
+    run.parts.sort()
+    return finish_run(run, started, f" on Ray ({workers} worker(s), {device})")
+
+
+def _dataset(
+    table: pa.Table,
+    blocks: int,
+    *,
+    actor_kwargs: dict[str, Any],
+    workers: int,
+    num_gpus_per_worker: float,
+    writer: Any,
+    rows_per_part: int,
+) -> Any:
+    """decode (CPU tasks) → extract (an actor pool) → write part files, as one Ray Dataset."""
+    import ray
+
+    return (
+        ray.data.from_arrow(table, override_num_blocks=max(1, blocks))
         .map_batches(
             decode_plan_rows,
             batch_size=1,
@@ -356,27 +386,21 @@ def _run_one_ray(
         )
         .map_batches(
             ExtractActor,
-            fn_constructor_kwargs={
-                "name": name,
-                "extractor_kwargs": extractor_kwargs,
-                "device": device,
-                "manifest_hash": manifest_hash,
-                "batch_seconds": batch_seconds,
-            },
+            fn_constructor_kwargs=actor_kwargs,
             batch_size=1,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_gpus=num_gpus_per_worker if num_gpus_per_worker > 0 else None,
             num_cpus=1,
         )
-        .map_batches(
-            functools.partial(write_rows, directory=str(directory), schema=spec.arrow_schema()),
-            batch_size=rows_per_part,
-            batch_format="pyarrow",
-            num_cpus=1,
-        )
+        .map_batches(writer, batch_size=rows_per_part, batch_format="pyarrow", num_cpus=1)
     )
-    total = sum(len(b) for b in batches)
+
+
+def _collect(
+    dataset: Any, run: ExtractorRun, name: str, total: int, show_progress: bool | None
+) -> None:
+    """Drain the dataset's per-part summaries into ``run`` (failures logged, not lost)."""
     with ExtractionProgress(name, total, enabled=show_progress) as bar:
         for summary in dataset.iter_rows():
             failed = list(summary["failed"] or [])
@@ -388,8 +412,6 @@ def _run_one_ray(
             run.extracted += int(summary["rows"])
             run.audio_seconds += float(summary["audio_seconds"])
             bar.advance(int(summary["rows"]) + len(failed), float(summary["audio_seconds"]))
-    run.parts.sort()
-    return finish_run(run, started, f" on Ray ({workers} worker(s), {device})")
 
 
 def run_extraction_ray(
