@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from extractors.spec import ExtractorSpec
+from nordlid.atomic import atomic_path
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 
@@ -110,17 +111,11 @@ def write_part(directory: Path, table: pa.Table, lineage: dict[str, Any]) -> Pat
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = directory / f".{name}.pid{os.getpid()}.tmp"
     meta = dict(table.schema.metadata or {})
     meta[LINEAGE_KEY] = json.dumps(lineage, sort_keys=True, default=str).encode()
-    pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     final = directory / name
-    os.replace(tmp, final)
+    with atomic_path(final, fsync=True) as tmp:
+        pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
     return final
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from feature_repo.settings import FeastSettings
+from nordlid.atomic import atomic_write_text
 from nordlid.workdir import Workdir
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ def write_config(workdir: Workdir, settings: FeastSettings) -> Path:
     path = workdir.feast / GENERATED_YAML
     text = yaml.safe_dump(repo_config_dict(settings), sort_keys=False)
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(path, text)
         logger.debug("wrote %s", path)
     return path

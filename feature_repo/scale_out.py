@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from feature_repo.config import REPO_DIR, repo_config_dict
 from feature_repo.settings import FeastSettings, settings_from_env
+from nordlid.atomic import atomic_write_text
 from nordlid.errors import ConfigError
 from nordlid.workdir import Workdir
 
@@ -171,9 +172,7 @@ def write_scale_out_config(
     path = workdir.feast / SCALE_OUT_YAML
     text = yaml.safe_dump(scale_out_config_dict(workdir, settings, scale), sort_keys=False)
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(path, text)
         logger.debug("wrote %s", path)
     return path
 

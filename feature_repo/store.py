@@ -32,6 +32,7 @@ from feature_repo.feast_compat import fix_created_ties
 from feature_repo.online import RedisOnlineReader, ViewFields
 from feature_repo.settings import ENV_VARS, FeastSettings, settings_from_env
 from feature_repo.validate import ViewSchema, check_views, parquet_files
+from nordlid.atomic import atomic_path
 from nordlid.errors import ConfigError, NordlidError
 from nordlid.workdir import Workdir
 
@@ -511,8 +512,7 @@ def _append_part(schema: ViewSchema, frame: pd.DataFrame) -> Path:
         table = pa.Table.from_pandas(frame[columns], preserve_index=False)
     schema.path.mkdir(parents=True, exist_ok=True)
     final = schema.path / f"part-push-{uuid.uuid4().hex}.parquet"
-    tmp = final.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(final)
+    with atomic_path(final) as tmp:
+        pq.write_table(table, tmp)
     logger.debug("appended %d pushed rows to %s", len(frame), final)
     return final

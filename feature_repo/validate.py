@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from nordlid.atomic import atomic_write_text
 from nordlid.errors import NordlidError
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,5 @@ def check_views(schemas: Iterable[ViewSchema], cache_dir: Path | None = None) ->
             fresh[key] = f"{sig}#{n}"
         rows[schema.view] = total
     if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(fresh, indent=0, sort_keys=True))
-        tmp.replace(cache_path)
+        atomic_write_text(cache_path, json.dumps(fresh, indent=0, sort_keys=True))
     return rows
