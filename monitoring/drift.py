@@ -161,6 +161,8 @@ class DriftResult(BaseModel):
     confidence: ColumnDrift | None = None
     language_distribution: dict[str, dict[str, float]] = Field(default_factory=dict)
     confidence_mean: dict[str, float] = Field(default_factory=dict)
+    # vector features that could not be compared (too few rows with a value): the reason
+    not_compared: dict[str, str] = Field(default_factory=dict)
 
     @property
     def drift_detected(self) -> bool:
@@ -200,6 +202,8 @@ class DriftResult(BaseModel):
             parts.append(f"prediction drift: {'yes' if self.prediction.drifted else 'no'}")
         if self.confidence is not None:
             parts.append(f"confidence drift: {'yes' if self.confidence.drifted else 'no'}")
+        if self.not_compared:
+            parts.append(f"not compared (too few rows): {', '.join(self.not_compared)}")
         parts.append(f"{self.n_current} current vs {self.n_reference} reference rows")
         return "; ".join(parts)
 
@@ -555,9 +559,7 @@ def compute_drift(
     feature_snapshot, column_results = _feature_report(reference, current, layout, config)
     pred_ref = reference if prediction_reference is None else prediction_reference
     pred_snapshot, prediction, confidence = _prediction_report(pred_ref, current, config)
-    embedding_results = [
-        embedding_drift(reference, current, f, n, config) for f, n in layout.vectors.items()
-    ]
+    embedding_results, not_compared = _embedding_results(reference, current, layout, config)
     n_drifted = sum(c.drifted for c in column_results)
     share = n_drifted / len(column_results) if column_results else 0.0
     drifted_views = _drifted_views(embedding_results, config.embedding_drift_share)
@@ -575,10 +577,27 @@ def compute_drift(
         prediction=prediction,
         confidence=confidence,
         **_prediction_summaries(pred_ref, current, config, prediction, confidence),
+        not_compared=not_compared,
     )
     log.info("%s", result.verdict())
     snapshots = {"features": feature_snapshot, "predictions": pred_snapshot}
     return DriftOutcome(result=result, snapshots={k: v for k, v in snapshots.items() if v})
+
+
+def _embedding_results(
+    reference: pd.DataFrame, current: pd.DataFrame, layout: FeatureLayout, config: DriftConfig
+) -> tuple[list[EmbeddingDrift], dict[str, str]]:
+    """Every vector feature's test; one with too few rows on a side is reported as not
+    compared (e.g. premium's embedding when few requests escalated), not a failed check."""
+    results: list[EmbeddingDrift] = []
+    not_compared: dict[str, str] = {}
+    for feature, length in layout.vectors.items():
+        try:
+            results.append(embedding_drift(reference, current, feature, length, config))
+        except DriftDataError as exc:
+            log.warning("drift: %s not compared: %s", feature, exc)
+            not_compared[feature] = str(exc)
+    return results, not_compared
 
 
 def _checked_features(

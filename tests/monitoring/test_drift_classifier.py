@@ -88,3 +88,19 @@ def test_method_plugs_into_evidently_and_caps_rows() -> None:
     assert name == "classifier" and drifted and score > 0.95
     with pytest.raises(ValueError, match="two rows on each side"):
         classifier_test(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+def test_a_vector_with_too_few_rows_is_reported_not_compared_and_the_rest_is_checked() -> None:
+    """Premium's embedding exists only for escalated requests: a window with few of them
+    still gets its verdict on everything else."""
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"a__x": rng.normal(size=40), "b__emb": list(rng.normal(size=(40, 4)))})
+    cur_emb: list[object] = [None] * 30
+    for i in range(5):
+        cur_emb[i] = rng.normal(size=4) + 3.0
+    cur = pd.DataFrame({"a__x": rng.normal(size=30) + 3.0, "b__emb": cur_emb})
+    result = compute_drift(ref, cur, DriftConfig()).result
+    assert list(result.not_compared) == ["b__emb"]
+    assert "5 current vectors" in result.not_compared["b__emb"]
+    assert result.embeddings == [] and result.dataset_drift
+    assert "not compared (too few rows): b__emb" in result.verdict()
