@@ -69,23 +69,50 @@ def _variables(f: BinaryIO, path: Path, count: int) -> Iterator[tuple[str, np.nd
         yield name, array.reshape(shape)
 
 
-def read_ct2_model(path: str | Path) -> Ct2Model:
-    """All variables of ``path`` (a ``model.bin`` or the directory holding it)."""
+def variable_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every variable of ``path`` (data skipped, not read)."""
+    file = _model_file(path)
+    shapes: dict[str, tuple[int, ...]] = {}
+    with file.open("rb") as f:
+        count = _header(f, file)[2]
+        for _ in range(count):
+            name = _read_string(f, file)
+            (rank,) = _read(f, "<B", file)
+            shapes[name] = _read(f, f"<{rank}I", file) if rank else ()
+            _read(f, "<B", file)
+            (num_bytes,) = _read(f, "<I", file)
+            f.seek(num_bytes, 1)
+    return shapes
+
+
+def _model_file(path: str | Path) -> Path:
     file = Path(path)
     if file.is_dir():
         file = file / "model.bin"
     if not file.is_file():
         raise ConfigError(f"{file}: no CTranslate2 model.bin")
+    return file
+
+
+def _header(f: BinaryIO, file: Path) -> tuple[str, int, int]:
+    """(spec name, revision, variable count) after checking the binary version."""
+    (version,) = _read(f, "<I", file)
+    if version not in _SUPPORTED_VERSIONS:
+        raise ConfigError(
+            f"{file}: CTranslate2 binary version {version} (readable: "
+            f"{sorted(_SUPPORTED_VERSIONS)})"
+        )
+    spec_name = _read_string(f, file)
+    (revision,) = _read(f, "<I", file)
+    (count,) = _read(f, "<I", file)
+    return spec_name, revision, count
+
+
+def read_ct2_model(path: str | Path) -> Ct2Model:
+    """All variables of ``path`` (a ``model.bin`` or the directory holding it)."""
+    file = _model_file(path)
     with file.open("rb") as f:
-        (version,) = _read(f, "<I", file)
-        if version not in _SUPPORTED_VERSIONS:
-            raise ConfigError(
-                f"{file}: CTranslate2 binary version {version} (readable: "
-                f"{sorted(_SUPPORTED_VERSIONS)})"
-            )
-        spec_name = _read_string(f, file)
-        (revision,) = _read(f, "<I", file)
-        (count,) = _read(f, "<I", file)
+        spec_name, revision, count = _header(f, file)
         variables = dict(_variables(f, file, count))
         (num_aliases,) = _read(f, "<I", file)
         for _ in range(num_aliases):

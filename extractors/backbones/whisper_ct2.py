@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Unpack
 
@@ -27,6 +28,7 @@ import numpy as np
 from extractors.backbones import catalog
 from extractors.backbones.chunking import Chunk
 from extractors.backbones.common import check_local_path, missing, weights_sha256
+from extractors.backbones.ct2_format import variable_shapes
 from extractors.backbones.layerstats import LayerStatsBackbone, LayerStatsOptions
 from extractors.backbones.packaged import (
     ensure_packaged_model,
@@ -47,7 +49,7 @@ SAMPLE_RATE = 16_000
 HOP = 160  # samples per mel frame
 SAMPLES_PER_FRAME = 320  # samples per encoder frame (conv2 has stride 2)
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
-N_MELS_DEFAULT = 80
+_ENCODER_LAYER = re.compile(r"^encoder/layer_(\d+)/")
 
 
 def is_ct2_dir(path: str | Path) -> bool:
@@ -66,6 +68,16 @@ def resolve_ct2_model(name: str, checkpoint: str) -> tuple[Path, dict[str, str]]
         raise missing(name, checkpoint, "not a CTranslate2 model directory (model.bin)")
     path = Path(checkpoint).expanduser()
     return path, {"checkpoint": checkpoint, "weights_sha256": weights_sha256(path / "model.bin")}
+
+
+def encoder_sizes(path: Path) -> tuple[int, int]:
+    """(encoder layers, model width) of a CTranslate2 Whisper model, from its header."""
+    shapes = variable_shapes(path)
+    layers = {m.group(1) for k in shapes if (m := _ENCODER_LAYER.match(k))}
+    conv = shapes.get("encoder/conv1/weight")
+    if not layers or conv is None:
+        raise ConfigError(f"{path}: not a CTranslate2 Whisper model (no encoder layers)")
+    return len(layers), int(conv[0])
 
 
 def default_threads() -> int:
@@ -152,12 +164,12 @@ class Ct2WhisperBackbone(LayerStatsBackbone):
                 f"extractor {self.backbone!r}: max_chunk_seconds={max_chunk} exceeds "
                 "Whisper's 30 s window"
             )
-        info = catalog.info(self.backbone)
+        num_layers, dim = encoder_sizes(self.model_dir)
         layers = options.get("layers")
-        if layers is not None and tuple(layers) != (info.num_layers,):
+        if layers is not None and tuple(layers) != (num_layers,):
             raise ConfigError(
                 f"extractor {self.backbone!r}: CTranslate2 returns the last encoder layer only "
-                f"(layer {info.num_layers}); layers={list(layers)} needs a transformers "
+                f"(layer {num_layers}); layers={list(layers)} needs a transformers "
                 "checkpoint (hub id or local directory)"
             )
         self._load(device=options.get("device", "auto"))
@@ -165,12 +177,12 @@ class Ct2WhisperBackbone(LayerStatsBackbone):
         params: dict[str, Any] = {"window": window} if window != "audio" else {}
         self._setup(
             checkpoint=ckpt,
-            num_layers=info.num_layers,
-            dim=info.dim,
+            num_layers=num_layers,
+            dim=dim,
             min_chunk_samples=1,
             equal_lengths_only=True,
             lineage=lineage,
-            options={**options, "layers": (info.num_layers,)},
+            options={**options, "layers": (num_layers,)},
             extra_params={
                 "runtime": "ctranslate2",
                 "compute_type": self.compute_type,
