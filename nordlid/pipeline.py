@@ -170,9 +170,11 @@ def stage_features(wd: Workdir) -> None:
 
 
 def stage_train(wd: Workdir, fetch: HistoricalFetch | None = None) -> None:
+    from training.comparisons import train_comparisons
     from training.recipes import train_recipes
 
     train_recipes(wd, fetch=fetch)
+    train_comparisons(wd, fetch=fetch)  # whisper-base alone and fused with lidnet
 
 
 def stage_evaluate(wd: Workdir) -> str:
