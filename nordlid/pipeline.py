@@ -97,6 +97,7 @@ class PipelineSummary:
     validation: dict[str, Any] = field(default_factory=dict)
     metrics_table: str = ""
     holdout: dict[str, Any] = field(default_factory=dict)
+    holdout_whisper_lid: dict[str, Any] = field(default_factory=dict)
     drift_verdict: str = ""
     reports: dict[str, str] = field(default_factory=dict)
 
@@ -172,9 +173,11 @@ def stage_features(wd: Workdir) -> None:
 def stage_train(wd: Workdir, fetch: HistoricalFetch | None = None) -> None:
     from training.comparisons import train_comparisons
     from training.recipes import train_recipes
+    from training.zero_shot import evaluate_whisper_lid
 
     train_recipes(wd, fetch=fetch)
     train_comparisons(wd, fetch=fetch)  # whisper-base alone and fused with lidnet
+    evaluate_whisper_lid(wd)  # Whisper's own LID head, zero-shot (needs the packaged weights)
 
 
 def stage_evaluate(wd: Workdir) -> str:
@@ -209,6 +212,34 @@ def stage_holdout(wd: Workdir, cfg: RunConfig) -> dict[str, Any]:
     with (wd.reports / "holdout-predictions.jsonl").open("w") as fh:
         fh.writelines(json.dumps(row) + "\n" for row in rows)
     (wd.reports / "holdout.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def stage_holdout_whisper_lid(wd: Workdir) -> dict[str, Any]:
+    """Whisper's own LID (zero-shot) on the held-out files the holdout stage predicted."""
+    import pandas as pd
+
+    from nordlid.errors import MissingCheckpointError
+    from training.zero_shot import score_holdout_files
+
+    rows = pd.read_json(wd.reports / "holdout-predictions.jsonl", lines=True)
+    if "error" in rows.columns:  # files the service could not read are not scored here either
+        rows = rows[rows["error"].isna()].reset_index(drop=True)
+    truth = {
+        str(Path(p).resolve()): (lang, cond)
+        for p, lang, cond in zip(
+            rows["path"], rows["true_language"], rows["condition"], strict=True
+        )
+    }
+    labels = sorted(set(rows["true_language"].astype(str)))
+    out = wd.reports / "holdout-whisper-lid.json"
+    try:
+        lines = score_holdout_files(rows, labels)
+    except MissingCheckpointError as exc:
+        result: dict[str, Any] = {"skipped": str(exc)}
+    else:
+        result, _ = score_holdout(lines, truth)
+    out.write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -374,6 +405,19 @@ def run_pipeline(wd: Workdir, cfg: RunConfig, *, force: bool = False) -> Pipelin
     holdout_path = wd.reports / "holdout.json"
     if holdout_path.exists():
         summary.holdout = json.loads(holdout_path.read_text())
+    whisper_lid_path = wd.reports / "holdout-whisper-lid.json"
+    runner.run(
+        Stage(
+            "holdout-whisper-lid",
+            lambda: stage_holdout_whisper_lid(wd),
+            deps=[wd.reports / "holdout.json"],
+            outs=[whisper_lid_path],
+            params=base,
+        ),
+        force=force,
+    )
+    if whisper_lid_path.exists():
+        summary.holdout_whisper_lid = json.loads(whisper_lid_path.read_text())
     runner.run(
         Stage(
             "drift",
@@ -412,11 +456,11 @@ def format_summary(s: PipelineSummary) -> str:
         lines.append("extractors skipped (pretrained weights absent on this machine):")
         lines += [f"  - {item}" for item in s.skipped_extractors]
     lines += ["", "models (test split):", s.metrics_table, ""]
+
+    def pct(v: Any) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
     if s.holdout:
-
-        def pct(v: Any) -> str:
-            return "n/a" if v is None else f"{100 * v:.1f}%"
-
         per_condition = ", ".join(
             f"{c} {pct(v.get('accuracy'))}" for c, v in s.holdout.get("by_condition", {}).items()
         )
@@ -426,6 +470,12 @@ def format_summary(s: PipelineSummary) -> str:
             f"degraded {pct(s.holdout.get('degraded_accuracy'))} (n={s.holdout.get('degraded_n')}"
             + (f": {per_condition}" if per_condition else "")
             + ")"
+        )
+    if s.holdout_whisper_lid.get("clean_n"):
+        w = s.holdout_whisper_lid
+        lines.append(
+            "held-out audio, Whisper base's own LID (zero-shot baseline): "
+            f"clean {pct(w.get('clean_accuracy'))}, degraded {pct(w.get('degraded_accuracy'))}"
         )
     if s.drift_verdict:
         lines.append(f"drift on a simulated noisy batch: {s.drift_verdict}")

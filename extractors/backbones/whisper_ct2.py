@@ -222,7 +222,7 @@ class Ct2WhisperBackbone(LayerStatsBackbone):
     def lineage(self) -> dict[str, str]:
         return {**super().lineage(), "compute_type": self.compute_type}
 
-    def _padded_frames(self, length: int) -> int:
+    def padded_frames(self, length: int) -> int:
         """Mel frames of a chunk of ``length`` samples after its own padding (even)."""
         if self.window == "30s":
             return WINDOW_SAMPLES // HOP
@@ -232,7 +232,7 @@ class Ct2WhisperBackbone(LayerStatsBackbone):
         return min(WINDOW_SAMPLES // HOP, math.ceil(frames / bucket) * bucket)
 
     def _batch_cost(self, chunk: Chunk) -> int:
-        return self._padded_frames(chunk.length) * HOP
+        return self.padded_frames(chunk.length) * HOP
 
     def encode_mels(self, mels: np.ndarray) -> np.ndarray:
         """Last-layer encoder states ``(batch, frames // 2, dim)`` of equal-length log-mels."""
@@ -242,8 +242,19 @@ class Ct2WhisperBackbone(LayerStatsBackbone):
         return np.asarray(self.model.encode(view, to_cpu=True), dtype=np.float32)
 
     def chunk_mels(self, chunks: list[Chunk]) -> np.ndarray:
-        frames = self._padded_frames(chunks[0].length)
+        frames = self.padded_frames(chunks[0].length)
         return np.stack([pad_mel(log_mel(self.feature_extractor, c.wave), frames) for c in chunks])
+
+    def torch_equivalent(self, waves: list[np.ndarray]) -> None:
+        """The encoder's computation on ``waves`` in torch (the same weights converted), for
+        counting FLOPs: CTranslate2's own kernels are invisible to torch's counter."""
+        import torch
+
+        from extractors.backbones.whisper_convert import encode_frames, encoder_from_ct2
+
+        encoder = encoder_from_ct2(self.model_dir)
+        for wave in waves:
+            encode_frames(encoder, torch.from_numpy(self.chunk_mels([Chunk(0, wave)])))
 
     def _forward(self, chunks: list[Chunk]) -> list[dict[int, Moments]]:
         hidden = self.encode_mels(self.chunk_mels(chunks)).astype(np.float64)
