@@ -1,7 +1,7 @@
 """Whisper base's own language identification as a zero-shot baseline of the default run.
 
 No training: Whisper's language head (``detect_language``) restricted to the corpus's
-languages (:mod:`extractors.backbones.whisper_lid`) is scored on the dev and test splits
+languages (:mod:`extractors.backbones.whisper_lid`) is scored on the test split
 from audio, and registered as a ``zero-shot`` card so ``reports/models.md`` lists it
 beside the trained heads; :func:`score_holdout_files` scores it on the held-out audio.
 Its latency is the whole model's (log-mel, encoder and one decoder step) on one file.
@@ -67,7 +67,7 @@ def single_file_latency_ms(detector: Any, waves: list[np.ndarray]) -> float:
 
 
 def evaluate_whisper_lid(workdir: Workdir) -> ModelCard | None:
-    """Score Whisper's LID on dev and test and register it; None without the weights."""
+    """Score Whisper's LID on the test split and register it; None without the weights."""
     from corpus.manifest import manifest_hash, read_manifest
     from training.cost import extractor_gflops_per_second
     from training.tracking import git_state
@@ -82,7 +82,7 @@ def evaluate_whisper_lid(workdir: Workdir) -> ModelCard | None:
     metrics: dict[str, Any] = {}
     rates: list[float] = []
     test_waves: list[np.ndarray] = []
-    for split in ("dev", "test"):
+    for split in ("test",):  # nothing is tuned, so dev is not needed (and costs a minute)
         rows = frame[frame["split"] == split].reset_index(drop=True)
         if rows.empty:
             continue
