@@ -100,7 +100,7 @@ class VoiceLeakageConfig(_Strict):
     """
 
     enabled: bool = False
-    threshold: float = Field(default=0.9, gt=0, le=1, description="cosine similarity")
+    threshold: float = Field(default=0.92, gt=0, le=1, description="cosine similarity")
     partials_per_second: float = Field(default=0.625, ge=0.625, le=10)
 
 
