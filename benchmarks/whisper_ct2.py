@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks.extract_backbones import make_waves
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
+from benchmarks.extract_backbones import make_waves  # noqa: E402
 
 SR = 16_000
 
