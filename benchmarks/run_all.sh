@@ -8,7 +8,7 @@ out=benchmarks/results
 mkdir -p "$out"
 PY=.venv/bin/python
 stamp="$(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPU cores ($(uname -m)), load $(cut -d' ' -f1-3 /proc/loadavg)"
-for bench in corpus_synth validate extract extract_backbones online materialize train serve drift scaleout; do
+for bench in corpus_synth validate extract extract_backbones whisper_ct2 online materialize train serve drift scaleout; do
   echo "== $bench"
   { echo "# $bench — $stamp"; "$PY" "benchmarks/$bench.py" 2>&1; } | tee "$out/$bench.txt" | tail -25
 done

@@ -18,11 +18,18 @@ from collections.abc import Iterable
 
 MINI = "lid_mini"
 PREMIUM = "lid_premium"
+FUSION = "lid_fusion"
 
 RECIPES: dict[str, tuple[str, ...]] = {
     MINI: ("acoustic",),
     PREMIUM: ("lidnet",),
+    # nordlid's own backbone beside real pretrained Whisper base statistics (a comparison
+    # model of the default run, not part of the serving cascade)
+    FUSION: ("lidnet", "whisper_base"),
 }
+
+COMPLETE_ONLY: frozenset[str] = frozenset({FUSION})
+"""Recipes that exist only when every one of their views does (a fusion of one is no fusion)."""
 
 PREMIUM_FALLBACK: tuple[str, ...] = (
     "ecapa",
@@ -41,6 +48,8 @@ def resolve_recipe(name: str, available_views: Iterable[str]) -> list[str]:
     if name not in RECIPES:
         raise KeyError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
     wanted = [v for v in RECIPES[name] if v in available]
+    if name in COMPLETE_ONLY and len(wanted) != len(RECIPES[name]):
+        return []
     if name == PREMIUM and "lidnet" not in available:
         # premium = one embedding; without any it cannot be built
         fallback = next((v for v in PREMIUM_FALLBACK if v in available), None)

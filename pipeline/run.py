@@ -103,6 +103,7 @@ class PipelineSummary:
     validation: dict[str, Any] = field(default_factory=dict)
     metrics_table: str = ""
     holdout: dict[str, Any] = field(default_factory=dict)
+    holdout_whisper_lid: dict[str, Any] = field(default_factory=dict)
     drift_verdict: str = ""
     reports: dict[str, str] = field(default_factory=dict)
 
@@ -176,9 +177,13 @@ def stage_features(wd: Workdir) -> None:
 
 
 def stage_train(wd: Workdir, fetch: HistoricalFetch | None = None) -> None:
+    from training.comparisons import train_comparisons
     from training.recipes import train_recipes
+    from training.zero_shot import evaluate_whisper_lid
 
     train_recipes(wd, fetch=fetch)
+    train_comparisons(wd, fetch=fetch)  # whisper-base alone and fused with lidnet
+    evaluate_whisper_lid(wd)  # Whisper's own LID head, zero-shot (needs the packaged weights)
 
 
 def stage_evaluate(wd: Workdir) -> str:
@@ -213,6 +218,34 @@ def stage_holdout(wd: Workdir, cfg: RunConfig) -> dict[str, Any]:
     with (wd.reports / "holdout-predictions.jsonl").open("w") as fh:
         fh.writelines(json.dumps(row) + "\n" for row in rows)
     (wd.reports / "holdout.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def stage_holdout_whisper_lid(wd: Workdir) -> dict[str, Any]:
+    """Whisper's own LID (zero-shot) on the held-out files the holdout stage predicted."""
+    import pandas as pd
+
+    from nordlid.errors import MissingCheckpointError
+    from training.zero_shot import score_holdout_files
+
+    rows = pd.read_json(wd.reports / "holdout-predictions.jsonl", lines=True)
+    if "error" in rows.columns:  # files the service could not read are not scored here either
+        rows = rows[rows["error"].isna()].reset_index(drop=True)
+    truth = {
+        str(Path(p).resolve()): (lang, cond)
+        for p, lang, cond in zip(
+            rows["path"], rows["true_language"], rows["condition"], strict=True
+        )
+    }
+    labels = sorted(set(rows["true_language"].astype(str)))
+    out = wd.reports / "holdout-whisper-lid.json"
+    try:
+        lines = score_holdout_files(rows, labels)
+    except MissingCheckpointError as exc:
+        result: dict[str, Any] = {"skipped": str(exc)}
+    else:
+        result, _ = score_holdout(lines, truth)
+    out.write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -387,6 +420,13 @@ STAGES: tuple[PipelineStage, ...] = (
         code=("corpus", "serving"),
     ),
     PipelineStage(
+        "holdout-whisper-lid",
+        lambda c: stage_holdout_whisper_lid(c.wd),
+        deps=lambda wd: [wd.reports / "holdout.json"],
+        outs=lambda wd: [wd.reports / "holdout-whisper-lid.json"],
+        code=("training",),
+    ),
+    PipelineStage(
         "drift",
         lambda c: stage_drift(c.wd, c.cfg, c.fetch),
         deps=lambda wd: [wd.models / "aliases.json"],
@@ -455,6 +495,7 @@ def read_summary(wd: Workdir) -> PipelineSummary:
         skipped_extractors=_read_json(wd.reports / "extraction-skipped.json", []),
         metrics_table=models.read_text().rstrip("\n") if models.exists() else "",
         holdout=_read_json(holdout, {}),
+        holdout_whisper_lid=_read_json(wd.reports / "holdout-whisper-lid.json", {}),
         drift_verdict=(
             verdict.read_text().strip().replace("\n", " — report: ") if verdict.exists() else ""
         ),
@@ -494,11 +535,11 @@ def format_summary(s: PipelineSummary) -> str:
         lines.append("extractors skipped (pretrained weights absent on this machine):")
         lines += [f"  - {item}" for item in s.skipped_extractors]
     lines += ["", "models (test split):", s.metrics_table, ""]
+
+    def pct(v: Any) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
     if s.holdout:
-
-        def pct(v: Any) -> str:
-            return "n/a" if v is None else f"{100 * v:.1f}%"
-
         per_condition = ", ".join(
             f"{c} {pct(v.get('accuracy'))}" for c, v in s.holdout.get("by_condition", {}).items()
         )
@@ -508,6 +549,12 @@ def format_summary(s: PipelineSummary) -> str:
             f"degraded {pct(s.holdout.get('degraded_accuracy'))} (n={s.holdout.get('degraded_n')}"
             + (f": {per_condition}" if per_condition else "")
             + ")"
+        )
+    if s.holdout_whisper_lid.get("clean_n"):
+        w = s.holdout_whisper_lid
+        lines.append(
+            "held-out audio, Whisper base's own LID (zero-shot baseline): "
+            f"clean {pct(w.get('clean_accuracy'))}, degraded {pct(w.get('degraded_accuracy'))}"
         )
     if s.drift_verdict:
         lines.append(f"drift on a simulated noisy batch: {s.drift_verdict}")

@@ -39,5 +39,9 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "setup: installing nordlid and its pinned dependencies into .venv (first run takes a while)"
   .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+  # Resemblyzer's wheel ships the pretrained GE2E voice encoder (validation's voice-leakage
+  # check reads only its weights); without its dependencies: webrtcvad is an sdist that needs
+  # a C compiler and the package itself is never imported
+  .venv/bin/python -m pip install -q --no-deps -c constraints.txt resemblyzer
   echo "$want" > "$stamp"
 fi

@@ -96,7 +96,7 @@ def comparison_rows(registry: ModelRegistry) -> list[dict[str, Any]]:
             {
                 "run": card.wandb_run_id or "—",
                 "model": card.ref,
-                "kind": card.head if card.kind == "head" else f"backbone ({card.head})",
+                "kind": card.head if card.kind == "head" else f"{card.kind} ({card.head})",
                 "features": card.feature_service or "audio",
                 "test_acc": test.get("accuracy"),
                 "clean_acc": test.get("by_condition", {}).get("clean", {}).get("accuracy"),

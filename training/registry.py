@@ -42,7 +42,8 @@ class ModelCard(BaseModel):
 
     name: str
     version: int
-    kind: Literal["head", "backbone"] = "head"
+    # "zero-shot": a pretrained model's own classifier, scored without training (not servable)
+    kind: Literal["head", "backbone", "zero-shot"] = "head"
     head: str | None = None
     feature_service: str | None = None
     features: list[FeatureRef] = Field(default_factory=list)

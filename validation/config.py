@@ -91,6 +91,19 @@ class QualityConfig(_Strict):
     min_si_sdr: float | None = None
 
 
+class VoiceLeakageConfig(_Strict):
+    """Same voice across splits from audio (Resemblyzer's pretrained GE2E encoder).
+
+    Off by default: embedding the default corpus (3,200 utterances) costs minutes on two
+    CPU cores.  The threshold was chosen on the synthetic corpus
+    (``benchmarks/voice_threshold.py``).
+    """
+
+    enabled: bool = False
+    threshold: float = Field(default=0.92, gt=0, le=1, description="cosine similarity")
+    partials_per_second: float = Field(default=0.625, ge=0.625, le=10)
+
+
 class BalanceConfig(_Strict):
     max_imbalance_ratio: float = Field(
         default=3.0,
@@ -103,6 +116,9 @@ DEFAULT_ACTIONS: dict[str, Action] = {
     reasons.LOW_STOI: "flag",
     reasons.LOW_PESQ: "flag",
     reasons.LOW_SI_SDR: "flag",
+    # a voice match is evidence, not proof (two voices can sound alike): flagged, and a
+    # config can quarantine it (actions: {leakage_voice: quarantine})
+    reasons.LEAKAGE_VOICE: "flag",
 }
 
 
@@ -112,6 +128,7 @@ class ValidationConfig(_Strict):
     duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
+    voice_leakage: VoiceLeakageConfig = Field(default_factory=VoiceLeakageConfig)
     default_action: Action = "quarantine"
     actions: dict[str, Action] = Field(default_factory=dict)
 

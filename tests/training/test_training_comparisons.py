@@ -1,0 +1,44 @@
+"""The default run's comparison heads are trained only over features that exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feature_repo.recipes import resolve_recipe
+from nordlid.workdir import Workdir
+from training import comparisons
+
+
+def test_fusion_recipe_needs_both_views() -> None:
+    assert resolve_recipe("lid_fusion", ["acoustic", "lidnet"]) == []
+    assert resolve_recipe("lid_fusion", ["whisper_base", "lidnet"]) == ["lidnet", "whisper_base"]
+
+
+def test_comparisons_follow_the_extracted_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wd = Workdir(tmp_path)
+    calls: list[tuple[str, str, str]] = []
+
+    def fake_train(workdir: Workdir, service: str, head: str, name: str, **_: Any) -> str:
+        calls.append((service, head, name))
+        return name
+
+    monkeypatch.setattr(comparisons, "train_model", fake_train)
+    assert comparisons.train_comparisons(wd, track=False) == []  # nothing extracted yet
+    for extractor in ("whisper-base",):
+        directory = wd.feature_dir(extractor)
+        directory.mkdir(parents=True)
+        (directory / "part-00000.parquet").write_bytes(b"")
+    assert comparisons.train_comparisons(wd, track=False) == ["lid-whisper-base"]
+    (wd.feature_dir("lidnet")).mkdir(parents=True)
+    (wd.feature_dir("lidnet") / "part-00000.parquet").write_bytes(b"")
+    calls.clear()
+    comparisons.train_comparisons(wd, track=False)
+    assert calls == [
+        ("lid_whisper_base", "lda", "lid-whisper-base"),
+        ("lid_fusion", "lda", "lid-fusion"),
+    ]

