@@ -1,28 +1,43 @@
 """Render one synthetic utterance: espeak-ng → degradation → resample/channels → audio file.
 
-Runs inside worker processes, so it imports only numpy and soundfile and takes a plain,
-picklable :class:`RenderTask`.  Files are written under a temporary name and renamed, so
-an interrupted run never leaves a half-written file under the final name.
+Runs inside worker processes, so it imports only numpy and soundfile at module level (the
+field conditions import pyroomacoustics/scipy when used) and takes a plain, picklable
+:class:`RenderTask` that carries every drawn parameter.
+
+Conditions (:data:`CONDITIONS`): ``clean``; ``noisy`` (white/pink/brown noise at 0–20 dB
+SNR); ``telephone`` (300–3400 Hz, 8 kHz, µ-law); ``gain`` (quiet or hot and clipped); and
+the field conditions (:data:`FIELD_CONDITIONS`, :mod:`corpus.field`): ``reverb`` (a
+simulated ShoeBox room, RT60 0.3–1.0 s), ``babble`` (2–4 espeak-ng talkers of non-target
+languages at 5–10 dB SNR under the target), ``codec`` (AMR-NB/GSM at 8 kHz or low-quality
+Vorbis through sox), ``lownoise`` (noise at 0–5 dB SNR), ``short`` (a 0.8–1.5 s crop around
+the energy centre) and ``extreme`` (speaking rate and pitch outside the corpus's ranges,
+given to espeak-ng as the task's ``speed``/``pitch``).
+
+Files are written under a temporary name and renamed, so an interrupted run never leaves a
+half-written file under the final name.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from corpus import degrade
+from corpus import degrade, field
 from nordlid.atomic import atomic_path
 from nordlid.audio import pcm_sha256
 from nordlid.errors import NordlidError
 
 ESPEAK_RATE = 22_050
 MIN_DURATION_S = 1.0  # shorter renders get silence padded at both ends (a recording's lead-in)
-CONDITIONS: tuple[str, ...] = ("clean", "noisy", "telephone", "gain")
+LEGACY_CONDITIONS: tuple[str, ...] = ("clean", "noisy", "telephone", "gain")
+FIELD_CONDITIONS: tuple[str, ...] = ("reverb", "babble", "codec", "lownoise", "short", "extreme")
+CONDITIONS: tuple[str, ...] = LEGACY_CONDITIONS + FIELD_CONDITIONS
 FORMATS: dict[str, tuple[str, str]] = {  # extension → (libsndfile format, subtype)
     "wav": ("WAV", "PCM_16"),
     "flac": ("FLAC", "PCM_16"),
@@ -49,6 +64,16 @@ class RenderTask:
     out_rate: int | None = None  # None: keep the rate after degradation
     channels: int = 1
     espeak_path: str | None = None  # ``espeak-ng --path``: an overlay with procedural variants
+    # Field conditions (``lownoise`` uses snr_db/noise_kind, ``extreme`` pitch/speed above).
+    room_dim: tuple[float, ...] = ()  # reverb: ShoeBox (x, y, z) in metres
+    rt60_s: float = 0.0
+    source_pos: tuple[float, ...] = ()
+    mic_pos: tuple[float, ...] = ()
+    babble: tuple[tuple[str, str, float], ...] = ()  # (espeak voice, text, start fraction)
+    babble_snr_db: float = 10.0
+    codec: str = ""  # amr-nb, gsm or vorbis
+    codec_level: int = 0
+    crop_s: float = 0.0  # short: crop length in seconds
 
 
 @dataclass(frozen=True)
@@ -138,7 +163,38 @@ def apply_condition(wave: np.ndarray, sr: int, task: RenderTask) -> tuple[np.nda
         return degrade.fit_to_range(narrow), rate
     if task.condition == "gain":
         return degrade.apply_gain(wave, task.gain_db), sr
+    if task.condition in FIELD_CONDITIONS:
+        return _apply_field(wave, sr, task), sr
     raise SynthError(f"unknown condition {task.condition!r} (choose from {', '.join(CONDITIONS)})")
+
+
+def _speak_babble(task: RenderTask, sr: int) -> list[np.ndarray]:
+    talkers = []
+    with tempfile.TemporaryDirectory(prefix="nordlid-babble-") as tmp:
+        for k, (voice, text, _) in enumerate(task.babble):
+            wave, rate = speak(voice, 50, 175, text, Path(tmp, f"talker{k}.wav"))
+            if rate != sr:
+                wave = degrade.resample(wave, rate, sr).astype(np.float32)
+            talkers.append(wave)
+    return talkers
+
+
+def _apply_field(wave: np.ndarray, sr: int, task: RenderTask) -> np.ndarray:
+    if task.condition == "reverb":
+        return field.reverb(wave, sr, task.room_dim, task.rt60_s, task.source_pos, task.mic_pos)
+    if task.condition == "babble":
+        offsets = [offset for _, _, offset in task.babble]
+        return field.mix_babble(wave, _speak_babble(task, sr), offsets, task.babble_snr_db)
+    if task.condition == "codec":
+        return field.codec(wave, sr, task.codec, task.codec_level)
+    if task.condition == "lownoise":
+        rng = np.random.default_rng(list(task.noise_seed))
+        noisy = degrade.add_noise(wave, task.snr_db, rng, kind=task.noise_kind)  # type: ignore[arg-type]
+        return degrade.fit_to_range(noisy)
+    if task.condition == "short":
+        return field.short_crop(wave, sr, task.crop_s)
+    # extreme: the prosody went to espeak-ng; the audio itself is left clean
+    return wave
 
 
 def _to_stereo(wave: np.ndarray, sr: int) -> np.ndarray:

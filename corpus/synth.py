@@ -16,6 +16,13 @@ training voice speaks every language and every test voice is new.
 :func:`synthesize_holdout` speaks the held-out sentences with voices outside the corpus
 (other variants, pitch and speed), writes other sample rates, formats and some stereo, and
 writes ``labels.tsv`` (path, language, condition) for ``nordlid predict DIR`` checks.
+
+Conditions (:data:`corpus.render.CONDITIONS`) and their parameters are drawn per utterance
+by :func:`_draw_condition`: ``noisy``, ``telephone``, ``gain`` and the field conditions
+``reverb``, ``babble``, ``codec``, ``lownoise``, ``short`` and ``extreme``
+(:mod:`corpus.field`).  The field parameters come from a child generator seeded by the
+utterance's noise seed, so the plan's own generator makes the same draws as before they
+existed and every ``clean``/``noisy``/``telephone``/``gain`` file is unchanged.
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from corpus import texts, voices
+from corpus.field import CODECS, VORBIS_QUALITIES
 from corpus.manifest import COLUMNS, utterance_id
 from corpus.procedural_voices import overlay_data_dir
 from corpus.render import CONDITIONS, RenderResult, RenderTask, render
@@ -50,6 +59,18 @@ SNR_RANGE_DB = (0.0, 20.0)
 GAIN_RANGES_DB = ((-24.0, -10.0), (6.0, 14.0))  # quiet, or hot and clipped
 HOLDOUT_RATES: tuple[int, ...] = (16_000, 44_100, 48_000)
 HOLDOUT_FORMATS: tuple[str, ...] = ("wav", "wav", "wav", "flac", "ogg")
+# Field conditions (:mod:`corpus.field`).
+RT60_RANGE_S = (0.3, 1.0)
+ROOM_RANGES_M = ((3.0, 8.0), (3.0, 7.0), (2.4, 3.5))  # ShoeBox x, y, z
+WALL_MARGIN_M = 0.5  # source and microphone stay this far from every wall
+BABBLE_TALKERS = (2, 4)
+BABBLE_SNR_DB = (5.0, 10.0)
+BABBLE_VARIANTS: tuple[str, ...] = ("m1", "m3", "m5", "m7", "f1", "f2", "f3", "f4")
+LOWNOISE_SNR_DB = (0.0, 5.0)
+SHORT_CROP_S = (0.8, 1.5)
+EXTREME_SPEEDS_WPM = ((80, 110), (250, 320))  # very slow or very fast (corpus: 142-192)
+EXTREME_PITCHES = ((0, 15), (85, 99))  # very low or very high (corpus: 28-72)
+_FIELD_SALT = 0x6669656C  # "fiel": the child generator of the field parameters
 INLINE_BELOW = 24  # fewer tasks than this: render in-process (pool start-up would dominate)
 
 Progress = Callable[[int], None]
@@ -102,12 +123,99 @@ def _draw_condition(
             cond = "clean"
         else:
             cond = degraded[min(int(u_other * len(degraded)), len(degraded) - 1)]
-    return {
+    drawn: dict[str, object] = {
         "condition": cond,
         "snr_db": round(snr, 2),
         "noise_kind": kind,
         "gain_db": round(gain, 2),
         "noise_seed": noise_seed,
+    }
+    field = _draw_field(np.random.default_rng([noise_seed, _FIELD_SALT]))
+    if cond == "lownoise":
+        drawn["snr_db"], drawn["noise_kind"] = field.pop("lownoise")
+    else:
+        field.pop("lownoise")
+    if cond == "extreme":
+        drawn["pitch"], drawn["speed"] = field.pop("extreme")
+    else:
+        field.pop("extreme")
+    drawn["field"] = field
+    return drawn
+
+
+def _uniform_in(rng: np.random.Generator, ranges: Sequence[tuple[float, float]]) -> float:
+    """One of ``ranges`` (evenly) and a value inside it: always two draws."""
+    pick = ranges[int(rng.integers(len(ranges)))]
+    return float(rng.uniform(*pick))
+
+
+def _draw_field(rng: np.random.Generator) -> dict[str, Any]:
+    """Every field condition's parameters, whichever condition was drawn: the number of draws
+    is fixed, so the parameters of one condition never depend on which others are listed."""
+    # reverb: 3 + 1 + 3 + 3 draws
+    room = tuple(round(float(rng.uniform(lo, hi)), 3) for lo, hi in ROOM_RANGES_M)
+    rt60 = round(float(rng.uniform(*RT60_RANGE_S)), 3)
+    src_u, mic_u = rng.random(3), rng.random(3)
+
+    def place(u: np.ndarray, heights: tuple[float, float]) -> tuple[float, ...]:
+        x, y = (WALL_MARGIN_M + float(u[k]) * (room[k] - 2 * WALL_MARGIN_M) for k in (0, 1))
+        z = heights[0] + float(u[2]) * (heights[1] - heights[0])
+        return (round(x, 3), round(y, 3), round(z, 3))
+
+    # babble: 1 + 4 x (language, sentence, variant, offset) + 1 draws
+    n_talkers = int(rng.integers(BABBLE_TALKERS[0], BABBLE_TALKERS[1] + 1))
+    langs = list(texts.BABBLE_VOICES)
+    talkers = []
+    for _ in range(BABBLE_TALKERS[1]):
+        lang = langs[int(rng.integers(len(langs)))]
+        sents = texts.babble_sentences(lang)
+        text = sents[int(rng.integers(len(sents)))]
+        variant = BABBLE_VARIANTS[int(rng.integers(len(BABBLE_VARIANTS)))]
+        offset = round(float(rng.random()), 4)
+        talkers.append((f"{texts.BABBLE_VOICES[lang]}+{variant}", text, offset))
+    babble_snr = round(float(rng.uniform(*BABBLE_SNR_DB)), 2)
+    # codec: 2 draws
+    codec = CODECS[int(rng.integers(len(CODECS)))]
+    level_u = float(rng.random())
+    if codec == "amr-nb":
+        level = min(int(level_u * 8), 7)
+    elif codec == "vorbis":
+        level = VORBIS_QUALITIES[min(int(level_u * len(VORBIS_QUALITIES)), 1)]
+    else:
+        level = 0
+    # lownoise: 2 draws; short: 1; extreme: 2 + 2
+    low_snr = round(float(rng.uniform(*LOWNOISE_SNR_DB)), 2)
+    low_kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
+    crop = round(float(rng.uniform(*SHORT_CROP_S)), 3)
+    speed = int(round(_uniform_in(rng, EXTREME_SPEEDS_WPM)))
+    pitch = int(round(_uniform_in(rng, EXTREME_PITCHES)))
+    return {
+        "room_dim": room,
+        "rt60_s": rt60,
+        "source_pos": place(src_u, (1.2, 1.9)),
+        "mic_pos": place(mic_u, (0.8, 1.6)),
+        "babble": tuple(talkers[:n_talkers]),
+        "babble_snr_db": babble_snr,
+        "codec": codec,
+        "codec_level": level,
+        "crop_s": crop,
+        "lownoise": (low_snr, low_kind),
+        "extreme": (pitch, speed),
+    }
+
+
+def _field_kwargs(cond: dict[str, object], pitch: int, speed: int) -> dict[str, Any]:
+    """RenderTask keyword arguments of a drawn condition (pitch/speed: the planned prosody,
+    replaced for ``extreme``)."""
+    field: dict[str, Any] = cond["field"]  # type: ignore[assignment]
+    return {
+        "pitch": int(cond.get("pitch", pitch)),  # type: ignore[call-overload]
+        "speed": int(cond.get("speed", speed)),  # type: ignore[call-overload]
+        "condition": str(cond["condition"]),
+        "snr_db": float(cond["snr_db"]),  # type: ignore[arg-type]
+        "noise_kind": str(cond["noise_kind"]),
+        "gain_db": float(cond["gain_db"]),  # type: ignore[arg-type]
+        **field,
     }
 
 
@@ -171,13 +279,8 @@ def _plan_language(
             task = RenderTask(
                 path=str(path),
                 voice=speaker.espeak_voice,
-                pitch=pitch,
-                speed=speed,
                 text=sents[sent_idx],
-                condition=str(cond["condition"]),
-                snr_db=float(cond["snr_db"]),  # type: ignore[arg-type]
-                noise_kind=str(cond["noise_kind"]),
-                gain_db=float(cond["gain_db"]),  # type: ignore[arg-type]
+                **_field_kwargs(cond, pitch, speed),
                 noise_seed=(seed, int(cond["noise_seed"])),  # type: ignore[call-overload]
                 espeak_path=espeak_path,
             )
@@ -321,13 +424,8 @@ def _plan_holdout(
         task = RenderTask(
             path=str(path),
             voice=speaker.espeak_voice,
-            pitch=pitch,
-            speed=speed,
             text=sents[sent_idx],
-            condition=str(cond["condition"]),
-            snr_db=float(cond["snr_db"]),  # type: ignore[arg-type]
-            noise_kind=str(cond["noise_kind"]),
-            gain_db=float(cond["gain_db"]),  # type: ignore[arg-type]
+            **_field_kwargs(cond, pitch, speed),
             noise_seed=(seed, int(cond["noise_seed"])),  # type: ignore[call-overload]
             out_rate=rate,
             channels=channels,

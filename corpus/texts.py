@@ -1,4 +1,5 @@
-"""Load the project's sentence lists (corpus and held-out) for each synthetic language."""
+"""Load the project's sentence lists (corpus and held-out) for each synthetic language, and
+the short babble sentences of the non-target languages (``babble_<lang>.txt``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ from nordlid.errors import ConfigError
 
 SENTENCE_DIR = Path(__file__).parent / "sentences"
 SYNTH_LANGUAGES: tuple[str, ...] = ("da", "is", "no", "sv")
+# Babble talkers: languages that are never a target (no da/fo/is/no/nb/nn/sv), with the
+# espeak-ng voice that speaks each.
+BABBLE_VOICES: dict[str, str] = {
+    "en": "en-us",
+    "de": "de",
+    "fr": "fr-fr",
+    "es": "es",
+    "it": "it",
+    "nl": "nl",
+    "pl": "pl",
+    "fi": "fi",
+    "cs": "cs",
+    "pt": "pt",
+}
 
 
 @lru_cache(maxsize=16)
@@ -34,3 +49,13 @@ def sentences(lang: str) -> tuple[str, ...]:
 def holdout_sentences(lang: str) -> tuple[str, ...]:
     """Held-out sentences of ``lang``: never spoken in the corpus."""
     return _read(lang, True)
+
+
+@lru_cache(maxsize=16)
+def babble_sentences(lang: str) -> tuple[str, ...]:
+    """The short sentences babble talkers of ``lang`` (a :data:`BABBLE_VOICES` key) speak."""
+    if lang not in BABBLE_VOICES:
+        raise ConfigError(f"babble language {lang!r}: choose from {', '.join(BABBLE_VOICES)}")
+    path = SENTENCE_DIR / f"babble_{lang}.txt"
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    return tuple(dict.fromkeys(ln for ln in lines if ln and not ln.startswith("#")))

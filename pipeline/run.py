@@ -61,10 +61,26 @@ class RunConfig(BaseModel):
         description="Held-out files per language (60 gave 110 clean / 130 degraded files, too "
         "few to tell models a few points apart; 200 adds ~20 s to the run).",
     )
+    holdout_conditions: list[str] = Field(
+        default_factory=lambda: [
+            "clean",
+            "noisy",
+            "telephone",
+            "reverb",
+            "babble",
+            "codec",
+            "lownoise",
+            "short",
+            "extreme",
+        ],
+        description="Conditions of the held-out files (corpus.render.CONDITIONS): the field "
+        "conditions are here, not in the training corpus's `conditions`; the number of files "
+        "stays holdout_per_language.",
+    )
     drift_noise_snr_db: float = 10.0
     drift_requests: int = Field(60, ge=10)
 
-    @field_validator("languages", "conditions", mode="before")
+    @field_validator("languages", "conditions", "holdout_conditions", mode="before")
     @classmethod
     def _no_yaml_booleans(cls, value: Any, info: ValidationInfo) -> Any:
         """YAML 1.1 reads an unquoted ``no`` (Norwegian) as false: say so, not "not a string"."""
@@ -75,6 +91,21 @@ class RunConfig(BaseModel):
                         f"{info.field_name}: {item!r} is not a code — YAML reads unquoted "
                         f'no/yes/on/off as booleans; quote it ("no")'
                     )
+        return value
+
+    @field_validator("holdout_conditions")
+    @classmethod
+    def _known_holdout_conditions(cls, value: list[str]) -> list[str]:
+        """Fail at load time, not after training, on a condition the renderer does not know."""
+        from corpus.render import CONDITIONS
+
+        if not value:
+            raise ValueError("holdout_conditions: give at least one of " + ", ".join(CONDITIONS))
+        bad = [c for c in value if c not in CONDITIONS]
+        if bad:
+            raise ValueError(
+                f"holdout_conditions: unknown {bad} (choose from {', '.join(CONDITIONS)})"
+            )
         return value
 
     @classmethod
@@ -207,7 +238,7 @@ def stage_holdout(wd: Workdir, cfg: RunConfig) -> dict[str, Any]:
         per_language=cfg.holdout_per_language,
         seed=cfg.seed + 1,
         languages=tuple(cfg.languages),
-        conditions=tuple(cfg.conditions),
+        conditions=tuple(cfg.holdout_conditions),
         clean_share=cfg.clean_share,
     )
     truth = {
@@ -416,7 +447,7 @@ STAGES: tuple[PipelineStage, ...] = (
         lambda c: stage_holdout(c.wd, c.cfg),
         deps=lambda wd: [wd.models / "aliases.json"],
         outs=lambda wd: [wd.reports / "holdout.json"],
-        params=("holdout_per_language", "seed", "languages", "conditions", "clean_share"),
+        params=("holdout_per_language", "seed", "languages", "holdout_conditions", "clean_share"),
         code=("corpus", "serving"),
     ),
     PipelineStage(

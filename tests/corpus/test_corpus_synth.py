@@ -110,8 +110,8 @@ def test_mixed_conditions_are_deterministic_and_recorded(tmp_path: Path) -> None
 def test_bad_arguments_raise_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'fo'|fo"):
         synthesize(tmp_path, per_language=1, languages=("fo",))
-    with pytest.raises(ConfigError, match="reverb"):
-        synthesize(tmp_path, per_language=1, conditions=("clean", "reverb"))
+    with pytest.raises(ConfigError, match="underwater"):
+        synthesize(tmp_path, per_language=1, conditions=("clean", "underwater"))
     with pytest.raises(ConfigError, match="per_language"):
         synthesize(tmp_path, per_language=0)
     with pytest.raises(ConfigError, match="voice_set: unknown 'studio'.*wide, classic"):
