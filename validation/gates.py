@@ -291,35 +291,10 @@ def run_validation(
     report_dir.mkdir(parents=True, exist_ok=True)
     log.info("validating %d utterances", n)
 
-    suite: SuiteResult = run_suite(manifest, config.expectations, report_dir / "data_docs")
-    vad, squim = _load_models(config)
-    scan = scan_audio(
-        manifest["path"].tolist(),
-        base_dir=workdir.root,
-        quality=config.quality,
-        vad=vad,
-        squim=squim,
-        progress=progress,
-    )
-    findings = Findings()
-    findings.extend(suite.findings)
-    findings.extend(_audio_findings(manifest, scan, config))
-
-    failing_so_far = set(_decide(findings, config).quarantine)
-    speech = scan.table["speech_s"].fillna(0.0).to_numpy(dtype=float)
-    usable = scan.table["readable"].to_numpy(dtype=bool) & np.any(scan.vectors, axis=1)
-    dup_findings, dup_summary = find_duplicates(
-        manifest, scan.vectors, speech, usable, config.duplicates, prefer_not=failing_so_far
-    )
-    findings.extend(dup_findings)
-    spk_findings, leak_summary = find_speaker_leakage(manifest)
-    findings.extend(spk_findings)
-    voice_notes = _voice_leakage(manifest, workdir, config, findings, report_dir)
-
-    decision = _decide(findings, config)
-    kept_rows = [i for i in range(n) if i not in decision.quarantine]
+    ev = _gather_evidence(manifest, workdir, config, report_dir, progress)
+    decision = _decide(ev.findings, config)
     quarantined = _quarantine_frame(manifest, decision)
-    kept = manifest.loc[kept_rows]
+    kept = manifest.loc[[i for i in range(n) if i not in decision.quarantine]]
     if len(kept) + len(quarantined) != n:
         raise InvariantError(
             f"validation lost rows: kept {len(kept)} + quarantined {len(quarantined)} != input {n}"
@@ -327,68 +302,23 @@ def run_validation(
     kept = _normalise_kept(kept)
 
     validated_path = write_manifest(kept, paths.validated)
-    quarantine_path = paths.quarantine
-    _write_parquet(quarantined, quarantine_path)
-    checks = _checks_frame(manifest, scan, decision)
-    checks_path = paths.checks
-    _write_parquet(checks, checks_path)
-
-    balance: BalanceSummary = summarize_balance(
-        kept,
-        list(config.expectations.languages),
-        list(config.expectations.splits),
-        config.balance.max_imbalance_ratio,
+    _write_parquet(quarantined, paths.quarantine)
+    checks = _checks_frame(manifest, ev.scan, decision)
+    _write_parquet(checks, paths.checks)
+    balance = _balance(kept, checks, config, report_dir)
+    verdict = _Verdict(
+        decision=decision,
+        kept=kept,
+        quarantined=quarantined,
+        checks=checks,
+        balance=balance,
+        reason_counts=Counter(
+            c for fs in decision.quarantine.values() for c in {f.code for f in fs}
+        ),
+        flag_counts=Counter(c for fs in decision.flags.values() for c in {f.code for f in fs}),
+        warnings=_warnings(ev, balance, config),
     )
-    balance.plots = write_plots(kept, checks, balance, report_dir)
-
-    reason_counts = Counter(c for fs in decision.quarantine.values() for c in {f.code for f in fs})
-    flag_counts = Counter(c for fs in decision.flags.values() for c in {f.code for f in fs})
-    warnings = [*balance.warnings, *leak_summary.unchecked_notes(), *voice_notes]
-    if scan.vad_backend is None:
-        warnings.append("VAD speech ratio not computed (quality.vad is off)")
-    if not config.quality.squim:
-        warnings.append("SQUIM scores not computed (quality.squim is off)")
-    elif not scan.squim_loaded:
-        warnings.append("SQUIM scores are null: no SQUIM weights loaded (see the log line)")
-
-    from validation.report import ReportInputs, write_report
-
-    report_md, report_html = write_report(
-        ReportInputs(
-            out_dir=report_dir,
-            n_input=n,
-            n_kept=len(kept),
-            n_quarantined=len(quarantined),
-            n_flagged=len(decision.flags),
-            reason_counts=dict(reason_counts),
-            flag_counts=dict(flag_counts),
-            suite=suite,
-            quarantined=quarantined,
-            flagged=_flag_rows(manifest, decision),
-            duplicates=dup_summary,
-            leakage=leak_summary,
-            balance=balance,
-            checks=checks,
-            config=config,
-            vad_backend=scan.vad_backend,
-            squim_loaded=scan.squim_loaded,
-            warnings=warnings,
-            paths={
-                "validated manifest": validated_path,
-                "quarantine": quarantine_path,
-                "per-utterance checks": checks_path,
-            },
-        )
-    )
-    _write_summary(
-        report_dir / "summary.json",
-        n,
-        len(kept),
-        len(quarantined),
-        reason_counts,
-        flag_counts,
-        warnings,
-    )
+    report_md, report_html = _write_reports(manifest, ev, verdict, config, paths, validated_path)
     log.info(
         "validation: %d in, %d kept, %d quarantined, %d flagged; report %s",
         n,
@@ -402,18 +332,155 @@ def run_validation(
         n_kept=len(kept),
         n_quarantined=len(quarantined),
         n_flagged=len(decision.flags),
-        reason_counts=dict(reason_counts),
-        flag_counts=dict(flag_counts),
+        reason_counts=dict(verdict.reason_counts),
+        flag_counts=dict(verdict.flag_counts),
         validated_path=validated_path,
-        quarantine_path=quarantine_path,
-        checks_path=checks_path,
+        quarantine_path=paths.quarantine,
+        checks_path=paths.checks,
         report_path=report_md,
         report_html=report_html,
-        data_docs_index=suite.data_docs_index,
+        data_docs_index=ev.suite.data_docs_index,
         kept=kept,
         quarantined=quarantined,
-        warnings=warnings,
+        warnings=verdict.warnings,
     )
+
+
+def _balance(
+    kept: pd.DataFrame, checks: pd.DataFrame, config: ValidationConfig, report_dir: Path
+) -> BalanceSummary:
+    """Language/split/gender balance of the kept rows, with its plots."""
+    balance = summarize_balance(
+        kept,
+        list(config.expectations.languages),
+        list(config.expectations.splits),
+        config.balance.max_imbalance_ratio,
+    )
+    balance.plots = write_plots(kept, checks, balance, report_dir)
+    return balance
+
+
+@dataclass
+class _Verdict:
+    """What the gate decided and what follows from it."""
+
+    decision: _Decision
+    kept: pd.DataFrame
+    quarantined: pd.DataFrame
+    checks: pd.DataFrame
+    balance: BalanceSummary
+    reason_counts: Counter[str]
+    flag_counts: Counter[str]
+    warnings: list[str]
+
+
+def _write_reports(
+    manifest: pd.DataFrame,
+    ev: _Evidence,
+    v: _Verdict,
+    config: ValidationConfig,
+    paths: OutputPaths,
+    validated_path: Path,
+) -> tuple[Path, Path]:
+    """The Markdown + HTML report and ``summary.json``; returns the two report paths."""
+    from validation.report import ReportInputs, write_report
+
+    n = len(manifest)
+    report_md, report_html = write_report(
+        ReportInputs(
+            out_dir=paths.report_dir,
+            n_input=n,
+            n_kept=len(v.kept),
+            n_quarantined=len(v.quarantined),
+            n_flagged=len(v.decision.flags),
+            reason_counts=dict(v.reason_counts),
+            flag_counts=dict(v.flag_counts),
+            suite=ev.suite,
+            quarantined=v.quarantined,
+            flagged=_flag_rows(manifest, v.decision),
+            duplicates=ev.duplicates,
+            leakage=ev.leakage,
+            balance=v.balance,
+            checks=v.checks,
+            config=config,
+            vad_backend=ev.scan.vad_backend,
+            squim_loaded=ev.scan.squim_loaded,
+            warnings=v.warnings,
+            paths={
+                "validated manifest": validated_path,
+                "quarantine": paths.quarantine,
+                "per-utterance checks": paths.checks,
+            },
+        )
+    )
+    _write_summary(
+        paths.report_dir / "summary.json",
+        n,
+        len(v.kept),
+        len(v.quarantined),
+        v.reason_counts,
+        v.flag_counts,
+        v.warnings,
+    )
+    return report_md, report_html
+
+
+@dataclass
+class _Evidence:
+    """What every check found, before the gate decides."""
+
+    findings: Findings
+    suite: SuiteResult
+    scan: AudioScan
+    duplicates: Any
+    leakage: Any
+    voice_notes: list[str]
+
+
+def _gather_evidence(
+    manifest: pd.DataFrame,
+    workdir: Workdir,
+    config: ValidationConfig,
+    report_dir: Path,
+    progress: Callable[[int], None] | None,
+) -> _Evidence:
+    """Expectations, the audio scan, duplicates, speaker and voice leakage: all findings."""
+    suite: SuiteResult = run_suite(manifest, config.expectations, report_dir / "data_docs")
+    vad, squim = _load_models(config)
+    scan = scan_audio(
+        manifest["path"].tolist(),
+        base_dir=workdir.root,
+        quality=config.quality,
+        vad=vad,
+        squim=squim,
+        progress=progress,
+    )
+    findings = Findings()
+    findings.extend(suite.findings)
+    findings.extend(_audio_findings(manifest, scan, config))
+    failing_so_far = set(_decide(findings, config).quarantine)
+    speech = scan.table["speech_s"].fillna(0.0).to_numpy(dtype=float)
+    usable = scan.table["readable"].to_numpy(dtype=bool) & np.any(scan.vectors, axis=1)
+    dup_findings, dup_summary = find_duplicates(
+        manifest, scan.vectors, speech, usable, config.duplicates, prefer_not=failing_so_far
+    )
+    findings.extend(dup_findings)
+    spk_findings, leak_summary = find_speaker_leakage(manifest)
+    findings.extend(spk_findings)
+    voice_notes = _voice_leakage(manifest, workdir, config, findings, report_dir)
+    return _Evidence(findings, suite, scan, dup_summary, leak_summary, voice_notes)
+
+
+def _warnings(ev: _Evidence, balance: BalanceSummary, config: ValidationConfig) -> list[str]:
+    """What the report must say was not checked or looks off."""
+    warnings = [*balance.warnings, *ev.leakage.unchecked_notes(), *ev.voice_notes]
+    if ev.scan.vad_backend is None:
+        warnings.append("VAD speech ratio not computed (quality.vad is off)")
+    if not config.quality.squim:
+        warnings.append("SQUIM scores not computed (quality.squim is off)")
+    elif not ev.scan.squim_loaded:
+        warnings.append("SQUIM scores are null: no SQUIM weights loaded (see the log line)")
+    return warnings
 
 
 def _flag_rows(manifest: pd.DataFrame, decision: _Decision) -> pd.DataFrame:
