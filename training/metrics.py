@@ -86,19 +86,13 @@ def expected_calibration_error(
     proba: np.ndarray, y_true_idx: np.ndarray, n_bins: int = 15
 ) -> float:
     """ECE with equal-width confidence bins: sum_b |acc_b - conf_b| * n_b / n."""
+    from training.calibration import calibration_error
+
     proba = np.asarray(proba, dtype=np.float64)
     if proba.shape[0] == 0:
         return 0.0
-    conf = proba.max(axis=1)
-    correct = (proba.argmax(axis=1) == np.asarray(y_true_idx)).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        mask = bins == b
-        if mask.any():
-            ece += abs(correct[mask].mean() - conf[mask].mean()) * mask.sum() / len(conf)
-    return float(ece)
+    correct = proba.argmax(axis=1) == np.asarray(y_true_idx)
+    return calibration_error(proba.max(axis=1), correct, n_bins)
 
 
 def evaluate_predictions(
