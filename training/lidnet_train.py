@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from extractors.lidnet import NAME, LidnetConfig, build_backbone, save_checkpoint
 from nordlid import LANGUAGES
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 from training.early_stopping import EarlyStopping
@@ -33,7 +34,7 @@ from training.publish import Evaluation, ModelVersion, publish
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = TARGET_SAMPLE_RATE  # the model input rate (nordlid.audio)
 NOISE_KINDS: tuple[Literal["white", "pink", "brown"], ...] = ("white", "pink", "brown")
 
 

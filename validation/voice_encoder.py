@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import ConfigError, MissingCheckpointError
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 DISTRIBUTION = "resemblyzer"
 WEIGHTS_PATH = "resemblyzer/pretrained.pt"
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = TARGET_SAMPLE_RATE  # the model input rate (nordlid.audio)
 N_MELS = 40
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms

@@ -29,12 +29,13 @@ from extractors.backbones.chunking import (
 from extractors.backbones.common import in_memory_lineage, resolve_device
 from extractors.backbones.layerstats import check_options, default_pad_fraction
 from extractors.base import Extractor, Row
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = TARGET_SAMPLE_RATE  # the model input rate (nordlid.audio)
 Batching = Literal["exact", "padded"]
 
 

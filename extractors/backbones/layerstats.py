@@ -28,13 +28,14 @@ from extractors.backbones.common import Precision, autocast_dtype, resolve_devic
 from extractors.backbones.pooling import Moments, masked_moments, merge_all
 from extractors.backbones.specs import check_layers, default_layers, layer_column
 from extractors.base import Extractor, Row
+from nordlid.audio import TARGET_SAMPLE_RATE
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = TARGET_SAMPLE_RATE  # the model input rate (nordlid.audio)
 
 
 class LayerStatsOptions(TypedDict, total=False):

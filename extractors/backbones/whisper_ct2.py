@@ -36,6 +36,7 @@ from extractors.backbones.packaged import (
     packaged_model,
 )
 from extractors.backbones.pooling import Moments
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Window = Literal["audio", "30s"]
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = TARGET_SAMPLE_RATE  # the model input rate (nordlid.audio)
 HOP = 160  # samples per mel frame
 SAMPLES_PER_FRAME = 320  # samples per encoder frame (conv2 has stride 2)
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
