@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from nordlid.pipeline import PipelineSummary, format_summary, stage_holdout_whisper_lid
 
 from nordlid.errors import MissingCheckpointError
 from nordlid.workdir import Workdir
+from pipeline.run import PipelineSummary, format_summary, stage_holdout_whisper_lid
 from training import zero_shot
 
 
