@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from extractors.spec import ExtractorSpec
-from nordlid.atomic import atomic_path
+from nordlid.atomic import atomic_path, writer_pid
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 
@@ -123,12 +123,8 @@ def clean_stale_temps(directory: Path) -> int:
     """Remove temp files left by killed runs (their writer process no longer exists)."""
     removed = 0
     for tmp in directory.glob(".part-*.tmp"):
-        pid_part = tmp.suffixes[-2] if len(tmp.suffixes) >= 2 else ""
-        try:
-            pid = int(pid_part.removeprefix(".pid"))
-        except ValueError:
-            pid = -1
-        if pid > 0 and pid != os.getpid() and _alive(pid):
+        pid = writer_pid(tmp)
+        if pid is not None and pid > 0 and pid != os.getpid() and _alive(pid):
             continue
         tmp.unlink(missing_ok=True)
         removed += 1

@@ -12,6 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def temp_path(final: Path) -> Path:
+    """The temporary name :func:`atomic_path` writes ``final`` under: ``.<name>.<pid>.tmp``."""
+    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+
+
+def writer_pid(tmp: Path) -> int | None:
+    """The process id in a :func:`temp_path` name (None when the name has none)."""
+    suffixes = tmp.suffixes
+    if len(suffixes) < 2 or suffixes[-1] != ".tmp":
+        return None
+    digits = suffixes[-2].removeprefix(".")
+    return int(digits) if digits.isdigit() else None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
@@ -24,7 +38,7 @@ def atomic_path(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    tmp = temp_path(final)
     try:
         yield tmp
         if fsync:
