@@ -241,10 +241,7 @@ def stage_holdout(wd: Workdir, cfg: RunConfig) -> dict[str, Any]:
         conditions=tuple(cfg.holdout_conditions),
         clean_share=cfg.clean_share,
     )
-    truth = {
-        str(Path(p).resolve()): (lang, cond)
-        for p, lang, cond in zip(frame["path"], frame["language"], frame["condition"], strict=True)
-    }
+    truth = holdout_truth(frame["path"], frame["language"], frame["condition"])
     result, rows = score_holdout(predict_paths([out], load_settings()), truth)
     with (wd.reports / "holdout-predictions.jsonl").open("w") as fh:
         fh.writelines(json.dumps(row) + "\n" for row in rows)
@@ -262,12 +259,7 @@ def stage_holdout_whisper_lid(wd: Workdir) -> dict[str, Any]:
     rows = pd.read_json(wd.reports / "holdout-predictions.jsonl", lines=True)
     if "error" in rows.columns:  # files the service could not read are not scored here either
         rows = rows[rows["error"].isna()].reset_index(drop=True)
-    truth = {
-        str(Path(p).resolve()): (lang, cond)
-        for p, lang, cond in zip(
-            rows["path"], rows["true_language"], rows["condition"], strict=True
-        )
-    }
+    truth = holdout_truth(rows["path"], rows["true_language"], rows["condition"])
     labels = sorted(set(rows["true_language"].astype(str)))
     out = wd.reports / "holdout-whisper-lid.json"
     try:
@@ -278,6 +270,16 @@ def stage_holdout_whisper_lid(wd: Workdir) -> dict[str, Any]:
         result, _ = score_holdout(lines, truth)
     out.write_text(json.dumps(result, indent=2))
     return result
+
+
+def holdout_truth(
+    paths: Iterable[Any], languages: Iterable[Any], conditions: Iterable[Any]
+) -> dict[str, tuple[str, str]]:
+    """Resolved path → (language, condition): the truth :func:`score_holdout` scores against."""
+    return {
+        str(Path(p).resolve()): (str(lang), str(cond))
+        for p, lang, cond in zip(paths, languages, conditions, strict=True)
+    }
 
 
 def score_holdout(

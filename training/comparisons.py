@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from extractors.store import PART_GLOB
+from extractors.store import part_files
 from feature_repo.recipes import FUSION
 from nordlid.workdir import Workdir
 from training.dataset import HistoricalFetch
@@ -35,8 +35,7 @@ COMPARISONS: tuple[Comparison, ...] = (
 
 
 def has_features(workdir: Workdir, extractor: str) -> bool:
-    directory = workdir.feature_dir(extractor)
-    return directory.is_dir() and any(directory.glob(PART_GLOB))
+    return bool(part_files(workdir.feature_dir(extractor)))
 
 
 def train_comparisons(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nordlid import LANGUAGES
+from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import MissingCheckpointError
 from nordlid.workdir import Workdir
 from training.metrics import evaluate_predictions
@@ -53,7 +54,9 @@ def _waves(paths: Sequence[str]) -> list[np.ndarray]:
 def predict_waves(detector: Any, waves: list[np.ndarray]) -> ZeroShotScore:
     start = time.perf_counter()
     proba = detector.predict_proba(waves)
-    return ZeroShotScore(proba, time.perf_counter() - start, sum(len(w) for w in waves) / 16_000)
+    return ZeroShotScore(
+        proba, time.perf_counter() - start, sum(len(w) for w in waves) / TARGET_SAMPLE_RATE
+    )
 
 
 def single_file_latency_ms(detector: Any, waves: list[np.ndarray]) -> float:
