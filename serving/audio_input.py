@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +169,44 @@ def stream_input(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Streamed mono samples at ``sample_rate`` → 16 kHz model input."""
     audio = Audio(samples=samples.reshape(1, -1), sample_rate=sample_rate)
     return to_model_input(audio, TARGET_SAMPLE_RATE)
+
+
+MAX_CHUNKS = 256  # received arrays kept before they are joined (tiny frames cost ~100 B each)
+
+
+@dataclass
+class RecentSamples:
+    """Received sample arrays, bounded: once they pass twice ``limit`` samples or
+    :data:`MAX_CHUNKS` arrays (a flood of tiny frames) they are joined and cut to the most
+    recent ``limit`` samples.  A stream's audio buffer and its incremental VAD both use it."""
+
+    limit: int
+    n: int = 0  # samples held
+    _chunks: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self._chunks)
+
+    def append(self, samples: np.ndarray) -> None:
+        self._chunks.append(samples)
+        self.n += samples.size
+        if self.n > 2 * self.limit or len(self._chunks) > MAX_CHUNKS:
+            self._join(cut=True)
+
+    def _join(self, *, cut: bool) -> np.ndarray:
+        joined = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+        if cut:
+            joined = joined[-self.limit :]
+        self._chunks, self.n = [joined], joined.size
+        return joined
+
+    def recent(self) -> np.ndarray:
+        """The most recent ``limit`` samples as one array."""
+        return self._join(cut=True)
+
+    def take(self) -> np.ndarray:
+        """Everything held, as one array; the queue is empty afterwards."""
+        joined = self._join(cut=False)
+        self._chunks, self.n = [], 0
+        return joined

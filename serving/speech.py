@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nordlid.audio import TARGET_SAMPLE_RATE
+from serving.audio_input import RecentSamples, stream_input
 from serving.errors import RequestError
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 NO_SPEECH = "no_speech"
 VAD_FRAME = 512  # samples per silero-vad frame at 16 kHz
-MAX_PENDING = 256  # received arrays kept before they are joined
 
 
 class NoSpeechError(RequestError):
@@ -139,30 +139,23 @@ class StreamSpeech:
 
     gate: SpeechGate
     window_s: float
-    _pending: list[np.ndarray] = field(default_factory=list)
-    _pending_n: int = 0
     _probs: deque[float] = field(default_factory=deque)
     sample_rate: int = TARGET_SAMPLE_RATE
+    pending: RecentSamples = field(init=False)  # received since the last scan (the window)
+
+    def __post_init__(self) -> None:
+        self.pending = RecentSamples(int(self.window_s * self.sample_rate))
 
     def add(self, samples: np.ndarray) -> None:
         """Queue newly received samples (at ``sample_rate``) for the next scan."""
         if not self.gate.enabled or samples.size == 0:
             return
-        self._pending.append(samples)
-        self._pending_n += samples.size
-        limit = int(self.window_s * self.sample_rate)
-        if self._pending_n > 2 * limit or len(self._pending) > MAX_PENDING:  # the window counts
-            joined = np.concatenate(self._pending)[-limit:]
-            self._pending, self._pending_n = [joined], joined.size
+        self.pending.append(samples)
 
     def _scan(self) -> None:
-        if not self._pending:
+        if not self.pending.n:
             return
-        from serving.audio_input import stream_input
-
-        new = np.concatenate(self._pending)
-        self._pending, self._pending_n = [], 0
-        wave = stream_input(new, self.sample_rate)
+        wave = stream_input(self.pending.take(), self.sample_rate)
         self._probs.extend(float(p) for p in self.gate.vad().probabilities(wave))
         keep = int(np.ceil(self.window_s * TARGET_SAMPLE_RATE / VAD_FRAME))
         while len(self._probs) > keep:

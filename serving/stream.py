@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from serving.audio_input import pcm16_to_float, stream_input
+from serving.audio_input import RecentSamples, pcm16_to_float, stream_input
 from serving.errors import RequestError
 from serving.speech import StreamSpeech
 
 MIN_RATE, DEFAULT_MAX_RATE = 8_000, 48_000
-MAX_CHUNKS = 256  # arrays kept before they are joined (tiny frames cost ~100 bytes each)
 
 
 CONTROL_MAX_CHARS = 4096  # text (control) messages: the config and "end"
@@ -92,11 +91,13 @@ class StreamBuffer:
     min_duration_s: float
     max_duration_s: float
     speech: StreamSpeech | None = None  # incremental VAD (the no-speech check)
-    _chunks: list[np.ndarray] = field(default_factory=list)
-    _n: int = 0
+    audio: RecentSamples = field(init=False)
     _pending_byte: bytes = b""
     _received: int = 0  # all samples ever received
     _last_prediction_at: int = 0  # value of _received at the last prediction
+
+    def __post_init__(self) -> None:
+        self.audio = RecentSamples(int(self.max_duration_s * self.sample_rate))
 
     def feed(self, pcm: bytes) -> None:
         data = self._pending_byte + pcm
@@ -107,18 +108,10 @@ class StreamBuffer:
         if not data:
             return
         samples = pcm16_to_float(data)
-        self._chunks.append(samples)
+        self.audio.append(samples)
         if self.speech is not None:
             self.speech.add(samples)
-        self._n += samples.size
         self._received += samples.size
-        limit = int(self.max_duration_s * self.sample_rate)
-        if self._n > 2 * limit or len(self._chunks) > MAX_CHUNKS:  # a flood of tiny frames
-            self._compact(limit)
-
-    def _compact(self, limit: int) -> None:
-        joined = np.concatenate(self._chunks)[-limit:]
-        self._chunks, self._n = [joined], joined.size
 
     @property
     def received_s(self) -> float:
@@ -126,7 +119,7 @@ class StreamBuffer:
 
     @property
     def duration_s(self) -> float:
-        return min(self._n, int(self.max_duration_s * self.sample_rate)) / self.sample_rate
+        return min(self.audio.n, self.audio.limit) / self.sample_rate
 
     def partial_due(self) -> bool:
         """True once per further second of audio, after the minimum duration."""
@@ -147,5 +140,4 @@ class StreamBuffer:
                 422,
                 f"stream is too short ({self.received_s:.3f} s; minimum {self.min_duration_s:g} s)",
             )
-        self._compact(int(self.max_duration_s * self.sample_rate))
-        return stream_input(self._chunks[0], self.sample_rate)
+        return stream_input(self.audio.recent(), self.sample_rate)

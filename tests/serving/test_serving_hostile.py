@@ -464,15 +464,16 @@ def test_stream_speech_scanned_in_chunks_agrees_with_the_whole_wave(tmp_path) ->
 
 
 def test_a_flood_of_tiny_frames_is_joined_not_kept_one_by_one() -> None:
+    from serving.audio_input import MAX_CHUNKS
     from serving.speech import SpeechGate, StreamSpeech
-    from serving.stream import MAX_CHUNKS, StreamBuffer
+    from serving.stream import StreamBuffer
 
     speech = StreamSpeech(SpeechGate(0.3), window_s=2.0)
     buffer = StreamBuffer(SR, 1.0, 2.0, speech)
     for _ in range(20_000):
         buffer.feed(b"\x01\x00")
     assert buffer.received_s == 20_000 / SR and buffer.duration_s == 20_000 / SR
-    assert len(buffer._chunks) <= MAX_CHUNKS + 1 and len(speech._pending) <= MAX_CHUNKS + 1
+    assert buffer.audio.n_chunks <= MAX_CHUNKS + 1 and speech.pending.n_chunks <= MAX_CHUNKS + 1
     assert buffer.wave16k().size == 20_000
 
 
