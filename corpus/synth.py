@@ -105,9 +105,14 @@ def _check_args(
 
 
 def _draw_condition(
-    rng: np.random.Generator, conditions: Sequence[str], clean_share: float
+    rng: np.random.Generator,
+    conditions: Sequence[str],
+    clean_share: float,
+    *,
+    holdout: bool = False,
 ) -> dict[str, object]:
-    """Draw the condition and all of its parameters (always the same number of draws)."""
+    """Draw the condition and all of its parameters (always the same number of draws);
+    ``holdout``: babble talkers speak the held-out half of the babble sentences."""
     u_clean, u_other = rng.random(), rng.random()
     snr = float(rng.uniform(*SNR_RANGE_DB))
     kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
@@ -130,7 +135,7 @@ def _draw_condition(
         "gain_db": round(gain, 2),
         "noise_seed": noise_seed,
     }
-    field = _draw_field(np.random.default_rng([noise_seed, _FIELD_SALT]))
+    field = _draw_field(np.random.default_rng([noise_seed, _FIELD_SALT]), holdout=holdout)
     if cond == "lownoise":
         drawn["snr_db"], drawn["noise_kind"] = field.pop("lownoise")
     else:
@@ -149,7 +154,7 @@ def _uniform_in(rng: np.random.Generator, ranges: Sequence[tuple[float, float]])
     return float(rng.uniform(*pick))
 
 
-def _draw_field(rng: np.random.Generator) -> dict[str, Any]:
+def _draw_field(rng: np.random.Generator, *, holdout: bool = False) -> dict[str, Any]:
     """Every field condition's parameters, whichever condition was drawn: the number of draws
     is fixed, so the parameters of one condition never depend on which others are listed."""
     # reverb: 3 + 1 + 3 + 3 draws
@@ -168,7 +173,7 @@ def _draw_field(rng: np.random.Generator) -> dict[str, Any]:
     talkers = []
     for _ in range(BABBLE_TALKERS[1]):
         lang = langs[int(rng.integers(len(langs)))]
-        sents = texts.babble_sentences(lang)
+        sents = texts.babble_sentences(lang, holdout=holdout)
         text = sents[int(rng.integers(len(sents)))]
         variant = BABBLE_VARIANTS[int(rng.integers(len(BABBLE_VARIANTS)))]
         offset = round(float(rng.random()), 4)
@@ -411,7 +416,7 @@ def _plan_holdout(
         sent_idx = order[j % len(order)]
         pitch = speaker.pitch + int(rng.integers(-voices.PITCH_JITTER, voices.PITCH_JITTER + 1))
         speed = speaker.speed + int(rng.integers(-voices.SPEED_JITTER, voices.SPEED_JITTER + 1))
-        cond = _draw_condition(rng, conditions, clean_share)
+        cond = _draw_condition(rng, conditions, clean_share, holdout=True)
         rate = HOLDOUT_RATES[int(rng.integers(len(HOLDOUT_RATES)))]
         ext = HOLDOUT_FORMATS[int(rng.integers(len(HOLDOUT_FORMATS)))]
         channels = 2 if rng.random() < stereo_share else 1

@@ -51,11 +51,18 @@ def holdout_sentences(lang: str) -> tuple[str, ...]:
     return _read(lang, True)
 
 
-@lru_cache(maxsize=16)
-def babble_sentences(lang: str) -> tuple[str, ...]:
-    """The short sentences babble talkers of ``lang`` (a :data:`BABBLE_VOICES` key) speak."""
+BABBLE_HOLDOUT_SHARE = 0.4  # the last 40 % of each babble list is spoken only in held-out audio
+
+
+@lru_cache(maxsize=32)
+def babble_sentences(lang: str, holdout: bool = False) -> tuple[str, ...]:
+    """The short sentences babble talkers of ``lang`` (a :data:`BABBLE_VOICES` key) speak:
+    the corpus and training augmentation use the first 60 % of the list, the held-out audio
+    (``holdout``) the rest, so held-out babble is new speech too."""
     if lang not in BABBLE_VOICES:
         raise ConfigError(f"babble language {lang!r}: choose from {', '.join(BABBLE_VOICES)}")
     path = SENTENCE_DIR / f"babble_{lang}.txt"
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    return tuple(dict.fromkeys(ln for ln in lines if ln and not ln.startswith("#")))
+    every = tuple(dict.fromkeys(ln for ln in lines if ln and not ln.startswith("#")))
+    cut = max(1, min(len(every) - 1, round(len(every) * (1.0 - BABBLE_HOLDOUT_SHARE))))
+    return every[cut:] if holdout else every[:cut]

@@ -35,6 +35,7 @@ from nordlid.errors import ConfigError, MissingCheckpointError
 log = logging.getLogger(__name__)
 
 NAME = "lidnet"
+MINI_NAME = "lidnet-mini"  # the serving cascade's cheap first stage: one narrow encoder
 VERSION = "2"  # 2: ensemble of member encoders (``encoders.<k>``)
 DEFAULT_DIM = 128  # per member
 DEFAULT_MEMBERS = 2
@@ -42,6 +43,11 @@ WEIGHTS_FILE = "lidnet.safetensors"
 CONFIG_FILE = "lidnet.json"
 PRODUCTION_REF = f"{NAME}@production"
 MIN_SAMPLES = 1_600  # 0.1 s: shorter input is zero-padded to this
+
+
+def production_ref(name: str = NAME) -> str:
+    """The registry ref an extractor of model ``name`` loads by default."""
+    return f"{name}@production"
 
 
 class LidnetConfig(BaseModel):
@@ -72,6 +78,18 @@ class LidnetConfig(BaseModel):
     def output_dim(self) -> int:
         """Length of the extracted embedding (every member's, concatenated)."""
         return self.embedding_dim * self.members
+
+
+def mini_config() -> LidnetConfig:
+    """The ``lidnet-mini`` architecture: one ECAPA-TDNN encoder at 32 channels and a 64-d
+    embedding (about a seventh of the premium ensemble's multiply-adds per audio second)."""
+    return LidnetConfig(
+        channels=32,
+        embedding_dim=64,
+        members=1,
+        attention_channels=32,
+        se_channels=16,
+    )
 
 
 def build_backbone(config: LidnetConfig) -> Any:
@@ -189,9 +207,10 @@ def load_checkpoint(directory: Path) -> tuple[Any, LidnetConfig]:
 
 
 def resolve_checkpoint(
-    checkpoint: str | Path | None, models_root: Path | None = None
+    checkpoint: str | Path | None, models_root: Path | None = None, name: str = NAME
 ) -> tuple[Path, str]:
-    """(directory, identity) of the checkpoint to load; MissingCheckpointError if absent."""
+    """(directory, identity) of the checkpoint to load (default: model ``name``'s
+    ``production`` alias); MissingCheckpointError if absent."""
     from nordlid.model_store import ModelNotFoundError, ModelStore
     from nordlid.workdir import Workdir
 
@@ -200,47 +219,58 @@ def resolve_checkpoint(
         directory = Path(checkpoint).resolve()
         return directory, f"{directory}:{weights_sha256(directory)[:12]}"
     if checkpoint is not None and "@" not in str(checkpoint):
-        raise MissingCheckpointError(NAME, str(checkpoint), f"no {WEIGHTS_FILE} in that directory")
-    ref = str(checkpoint) if checkpoint is not None else PRODUCTION_REF
+        raise MissingCheckpointError(name, str(checkpoint), f"no {WEIGHTS_FILE} in that directory")
+    ref = str(checkpoint) if checkpoint is not None else production_ref(name)
     try:
-        name, version = ModelStore(root).resolve(ref)
+        resolved = ModelStore(root).resolve(ref)
     except ModelNotFoundError as exc:
         raise MissingCheckpointError(
-            NAME,
+            name,
             f"{root}/{ref}",
             f"not trained yet ({exc}); train it with `nordlid train --backbone lidnet`",
         ) from None
-    directory = root / name / str(version)
+    model, version = resolved
+    directory = root / model / str(version)
     if not (directory / WEIGHTS_FILE).exists():
-        raise MissingCheckpointError(NAME, str(directory), f"{WEIGHTS_FILE} is missing")
-    return directory, f"{name}@{version}:{weights_sha256(directory)[:12]}"
+        raise MissingCheckpointError(name, str(directory), f"{WEIGHTS_FILE} is missing")
+    return directory, f"{model}@{version}:{weights_sha256(directory)[:12]}"
 
 
 # ------------------------------------------------------------------ spec and extractor
-def _production_info() -> tuple[str, int]:
-    """Identity and dimension of the production checkpoint of the current work dir."""
+def _default_config(name: str) -> LidnetConfig:
+    return mini_config() if name == MINI_NAME else LidnetConfig()
+
+
+def _production_info(name: str = NAME) -> tuple[str, int]:
+    """Identity and dimension of model ``name``'s production checkpoint in the work dir."""
     try:
-        directory, ident = resolve_checkpoint(None)
+        directory, ident = resolve_checkpoint(None, name=name)
     except MissingCheckpointError:
-        return f"{PRODUCTION_REF} (not trained)", LidnetConfig().output_dim
+        return f"{production_ref(name)} (not trained)", _default_config(name).output_dim
     config = LidnetConfig.model_validate_json((directory / CONFIG_FILE).read_text())
     return ident, config.output_dim
 
 
-def lidnet_spec(dim: int | None = None, checkpoint: str | None = None) -> ExtractorSpec:
-    """Spec of ``lidnet``; by default the dim and identity of the production checkpoint, so a
-    retrained backbone changes the fingerprint and features are re-extracted."""
+def lidnet_spec(
+    dim: int | None = None, checkpoint: str | None = None, name: str = NAME
+) -> ExtractorSpec:
+    """Spec of ``lidnet`` (or ``lidnet-mini``); by default the dim and identity of the
+    production checkpoint, so a retrained backbone changes the fingerprint and features are
+    re-extracted."""
     if dim is None or checkpoint is None:
-        ident, prod_dim = _production_info()
+        ident, prod_dim = _production_info(name)
         dim = prod_dim if dim is None else dim
         checkpoint = ident if checkpoint is None else checkpoint
+    what = "narrow single-encoder" if name == MINI_NAME else "ensemble"
     return ExtractorSpec(
-        name=NAME,
+        name=name,
         version=VERSION,
         columns=(
-            FeatureColumn("embedding", length=dim, description="lidnet TDNN utterance embedding"),
+            FeatureColumn(
+                "embedding", length=dim, description=f"{name} TDNN utterance embedding ({what})"
+            ),
         ),
-        description="nordlid's compact TDNN LID backbone trained on the corpus",
+        description=f"nordlid's compact TDNN LID backbone ({what}) trained on the corpus",
         checkpoint=checkpoint,
         needs_weights=True,
         params={"dim": dim},
@@ -255,11 +285,12 @@ class LidnetExtractor(Extractor):
         checkpoint: str | Path | None = None,
         device: str = "cpu",
         models_root: Path | None = None,
+        name: str = NAME,
     ) -> None:
-        directory, ident = resolve_checkpoint(checkpoint, models_root)
+        directory, ident = resolve_checkpoint(checkpoint, models_root, name=name)
         self.directory = directory
         self.model, self.config = load_checkpoint(directory)
-        self.spec = lidnet_spec(dim=self.config.output_dim, checkpoint=ident)
+        self.spec = lidnet_spec(dim=self.config.output_dim, checkpoint=ident, name=name)
         self.device = "cpu"
         self.to(device)
 
@@ -297,5 +328,11 @@ def entries() -> list[RegistryEntry]:
             spec=lidnet_spec,
             factory="extractors.lidnet:LidnetExtractor",
             description="nordlid's own TDNN LID embedding, trained on the corpus",
-        )
+        ),
+        RegistryEntry(
+            name=MINI_NAME,
+            spec=functools.partial(lidnet_spec, name=MINI_NAME),
+            factory=functools.partial(LidnetExtractor, name=MINI_NAME),
+            description="nordlid's own narrow TDNN LID embedding: the cascade's mini stage",
+        ),
     ]

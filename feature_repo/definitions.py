@@ -1,9 +1,11 @@
 """Feast objects derived from the extractor registry (never hand-duplicated).
 
-``build_definitions(workdir, specs)`` is a pure function: one entity, one labels view, and
-per extractor one FileSource (``data/features/<extractor>/``), one PushSource backed by it,
-one FeatureView (``spec.view_name``) and one FeatureService ``lid_<view>``; plus the recipe
-services of :mod:`feature_repo.recipes`.  Adding an extractor to the registry adds its view.
+``build_definitions(workdir, specs)`` builds, without side effects: one entity, one labels
+view, and per extractor one FileSource (``data/features/<extractor>/``), one PushSource
+backed by it, one FeatureView (``spec.view_name``) and one FeatureService ``lid_<view>``;
+plus the recipe services of :mod:`feature_repo.recipes` (which look at which feature
+directories hold parts: the mini recipe needs an extracted ``lidnet-mini``).  Adding an
+extractor to the registry adds its view.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from extractors.spec import ExtractorSpec, FeatureColumn
+from extractors.store import part_files
 from feature_repo.recipes import recipe_views
 from nordlid.workdir import Workdir
 
@@ -177,7 +180,8 @@ def build_definitions(workdir: Workdir, specs: list[ExtractorSpec]) -> Definitio
             tags={"kind": "extractor"},
         )
 
-    for recipe, views in recipe_views(defs.specs).items():
+    extracted = [v for v, spec in defs.specs.items() if part_files(workdir.feature_dir(spec.name))]
+    for recipe, views in recipe_views(defs.specs, extracted).items():
         defs.services[recipe] = FeatureService(
             name=recipe,
             features=[defs.views[v] for v in views],

@@ -1,9 +1,10 @@
 """Named model recipes: the lists of feature views that training and serving refer to.
 
 A recipe is a list of view names (``spec.view_name``).  ``lid_mini`` is the cheap first
-stage of the serving cascade; ``lid_premium`` the escalation stage: one LID embedding and
-nothing else.  When the ``lidnet`` checkpoint has not been trained yet, the premium recipe
-falls back to the best available backbone, in the order listed.
+stage of the serving cascade: the embedding of ``lidnet-mini``, one narrow encoder (the
+acoustic statistics when it has not been trained); ``lid_premium`` the escalation stage:
+one LID embedding and nothing else.  When the ``lidnet`` checkpoint has not been trained
+yet, the premium recipe falls back to the best available backbone, in the order listed.
 
 Premium leaves the acoustic statistics out: the 762 MFCC/SDC statistics describe the voice
 as much as the language, and a head over acoustic + lidnet fitted the training voices —
@@ -21,7 +22,7 @@ PREMIUM = "lid_premium"
 FUSION = "lid_fusion"
 
 RECIPES: dict[str, tuple[str, ...]] = {
-    MINI: ("acoustic",),
+    MINI: ("lidnet_mini",),
     PREMIUM: ("lidnet",),
     # nordlid's own backbone beside real pretrained Whisper base statistics (a comparison
     # model of the default run, not part of the serving cascade)
@@ -42,14 +43,26 @@ PREMIUM_FALLBACK: tuple[str, ...] = (
 """Backbones tried, best first, when ``lidnet`` is missing (reference report LID accuracy)."""
 
 
-def resolve_recipe(name: str, available_views: Iterable[str]) -> list[str]:
-    """The views of recipe ``name`` that exist; an empty list means the recipe cannot be built."""
+def resolve_recipe(
+    name: str, available_views: Iterable[str], extracted: Iterable[str] | None = None
+) -> list[str]:
+    """The views of recipe ``name`` that exist; an empty list means the recipe cannot be built.
+
+    ``extracted`` (default: every available view) names the views whose features have been
+    written: the mini stage uses ``lidnet_mini`` only once that backbone has features (a
+    registered but untrained backbone has none to train on)."""
     available = set(available_views)
     if name not in RECIPES:
         raise KeyError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
     wanted = [v for v in RECIPES[name] if v in available]
     if name in COMPLETE_ONLY and len(wanted) != len(RECIPES[name]):
         return []
+    if name == MINI and extracted is not None:
+        wanted = [v for v in wanted if v in set(extracted)]
+    if name == MINI and not wanted:
+        # no trained mini backbone: the weight-free acoustic statistics (88 % on test, so
+        # the cascade escalates nearly everything — train lidnet to get a useful mini)
+        return ["acoustic"] if "acoustic" in available else []
     if name == PREMIUM and "lidnet" not in available:
         # premium = one embedding; without any it cannot be built
         fallback = next((v for v in PREMIUM_FALLBACK if v in available), None)
@@ -59,12 +72,15 @@ def resolve_recipe(name: str, available_views: Iterable[str]) -> list[str]:
     return wanted
 
 
-def recipe_views(available_views: Iterable[str]) -> dict[str, list[str]]:
+def recipe_views(
+    available_views: Iterable[str], extracted: Iterable[str] | None = None
+) -> dict[str, list[str]]:
     """All recipes that can be built from the available views (name → view list)."""
     views = list(available_views)
+    done = None if extracted is None else list(extracted)
     out: dict[str, list[str]] = {}
     for name in RECIPES:
-        resolved = resolve_recipe(name, views)
+        resolved = resolve_recipe(name, views, done)
         if resolved:
             out[name] = resolved
     return out

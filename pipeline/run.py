@@ -48,7 +48,22 @@ class RunConfig(BaseModel):
     per_language: int = Field(800, ge=4, description="Synthetic utterances per language.")
     seed: int = 0
     languages: list[str] = Field(default_factory=lambda: ["da", "is", "no", "sv"])
-    conditions: list[str] = Field(default_factory=lambda: ["clean", "noisy", "telephone"])
+    conditions: list[str] = Field(
+        default_factory=lambda: [
+            "clean",
+            "noisy",
+            "telephone",
+            "reverb",
+            "babble",
+            "codec",
+            "lownoise",
+            "short",
+            "extreme",
+        ],
+        description="Conditions of the training corpus (corpus.render.CONDITIONS): the field "
+        "conditions are rendered into it too, so the backbone learns them from real examples "
+        "as well as from its on-the-fly augmentation.",
+    )
     clean_share: float = Field(0.5, ge=0.0, le=1.0)
     extractors: list[str] | None = Field(
         None, description="Extractors to run; default every extractor whose weights are present."
@@ -73,9 +88,8 @@ class RunConfig(BaseModel):
             "short",
             "extreme",
         ],
-        description="Conditions of the held-out files (corpus.render.CONDITIONS): the field "
-        "conditions are here, not in the training corpus's `conditions`; the number of files "
-        "stays holdout_per_language.",
+        description="Conditions of the held-out files (corpus.render.CONDITIONS); the number "
+        "of files stays holdout_per_language.",
     )
     drift_noise_snr_db: float = 10.0
     drift_requests: int = Field(60, ge=10)

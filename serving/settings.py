@@ -36,7 +36,12 @@ class ServingSettings(BaseSettings):
         None, description="When set, every /v1/* route requires it (X-API-Key or Bearer)."
     )
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Upload size limit.")
-    min_duration_s: float = Field(1.0, gt=0, description="Shortest accepted audio (seconds).")
+    min_duration_s: float = Field(
+        0.5,
+        gt=0,
+        description="Shortest accepted audio (seconds); clips of about 1 s are field audio the "
+        "service must answer.",
+    )
     max_duration_s: float = Field(30.0, gt=0, description="Longest accepted audio (seconds).")
     mini_model: str = Field("@mini", min_length=1, description="Registry ref of the first model.")
     premium_model: str | None = Field(

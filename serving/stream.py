@@ -3,8 +3,8 @@
 Protocol of ``WS /v1/stream``: the first message is JSON ``{"sample_rate": 16000}``; then
 binary messages of little-endian 16-bit mono PCM; a text message ``{"event": "end"}``
 (or ``"end"``) asks for the final answer, after which the server closes.  The server
-sends ``{"type": "partial", ...}`` each time another second of audio has arrived (once
-the minimum duration is reached), ``{"type": "final", ...}`` at the end and
+sends ``{"type": "partial", ...}`` each time the audio received crosses another whole
+second (once the minimum duration is reached), ``{"type": "final", ...}`` at the end and
 ``{"type": "error", "status": ..., "detail": ...}`` for bad input, then closes with a
 WebSocket close code (:func:`close_code`).  Audio with too little speech gets
 ``{"type": "partial"|"final", "language": null, "reason": "no_speech", "speech_s": ...}``.
@@ -122,13 +122,11 @@ class StreamBuffer:
         return min(self.audio.n, self.audio.limit) / self.sample_rate
 
     def partial_due(self) -> bool:
-        """True once per further second of audio, after the minimum duration."""
+        """True each time the audio received crosses another whole second (1 s, 2 s, ...),
+        once the minimum duration is reached."""
         if self.received_s < self.min_duration_s:
             return False
-        return (
-            self._received - self._last_prediction_at >= self.sample_rate
-            or self._last_prediction_at == 0
-        )
+        return self._received // self.sample_rate > self._last_prediction_at // self.sample_rate
 
     def mark_predicted(self) -> None:
         self._last_prediction_at = self._received

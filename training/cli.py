@@ -42,8 +42,11 @@ def train(
     recipes: bool = typer.Option(
         False, "--recipes", help="Train the mini and premium recipes and tune the cascade."
     ),
-    target_accuracy: float = typer.Option(
-        0.97, "--target-accuracy", help="Cascade target accuracy on dev (with --recipes)."
+    target_accuracy: float | None = typer.Option(
+        None,
+        "--target-accuracy",
+        help="Cascade target accuracy on dev (with --recipes); default premium's dev "
+        "accuracy minus 0.5 points.",
     ),
     sweep: Path | None = typer.Option(None, "--sweep", help="Run a W&B sweep file locally."),
     params: str | None = typer.Option(
@@ -108,7 +111,7 @@ def _train_backbone(
     typer.echo(f"trained backbone {mv.ref} → {mv.path}")
 
 
-def _train_recipes(workdir: Workdir, target_accuracy: float, track: bool) -> None:
+def _train_recipes(workdir: Workdir, target_accuracy: float | None, track: bool) -> None:
     """``--recipes``: mini + premium and the cascade threshold."""
     from training.recipes import train_recipes
 

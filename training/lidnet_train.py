@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from extractors.lidnet import NAME, LidnetConfig, build_backbone, save_checkpoint
+from extractors.lidnet import MINI_NAME, NAME, LidnetConfig, build_backbone, save_checkpoint
 from nordlid import LANGUAGES
 from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 from training.early_stopping import EarlyStopping
+from training.field_augment import FieldBank
 from training.metrics import class_weights, macro_f1
 from training.publish import Evaluation, ModelVersion, publish
 
@@ -39,12 +40,14 @@ NOISE_KINDS: tuple[Literal["white", "pink", "brown"], ...] = ("white", "pink", "
 
 
 class AugmentConfig(BaseModel):
-    """On-the-fly degradations of training crops.  Half of the corpus is already degraded
-    (noisy / telephone / gain), so the extra augmentation is light: heavier settings slowed
-    learning without making the held-out degraded accuracy better (noise on 50-80 % of the
-    crops down to -5 dB SNR lost 1-4 held-out points).  Frequency masking on half of the
-    crops makes the network use every band, so it holds up better when white noise buries
-    the upper ones (held-out noisy +4 points over a two-member ensemble without it)."""
+    """On-the-fly degradations of training crops, on top of the conditions the corpus
+    already rendered (noise, telephone, rooms, babble, codecs, low SNR, short clips, extreme
+    prosody).  Heavier noise settings slowed learning without making the held-out degraded
+    accuracy better (noise on 50-80 % of the crops down to -5 dB SNR lost 1-4 held-out
+    points).  Frequency masking on half of the crops makes the network use every band, so
+    it holds up better when white noise buries the upper ones (held-out noisy +4 points over
+    a two-member ensemble without it).  Rooms and babble come from a bank built once per run
+    (:mod:`training.field_augment`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,7 +57,16 @@ class AugmentConfig(BaseModel):
     gain_prob: float = 0.2
     gain_db: tuple[float, float] = (-20.0, 12.0)
     speed_prob: float = 0.2
-    speed: tuple[float, float] = (0.9, 1.1)
+    speed: tuple[float, float] = (0.85, 1.2)
+    # simulated rooms (a bank of ``rirs`` impulse responses) and non-target babble
+    reverb_prob: float = 0.25
+    rirs: int = Field(default=24, ge=0)
+    babble_prob: float = 0.2
+    babble_snr_db: tuple[float, float] = (0.0, 15.0)
+    babble_per_language: int = Field(default=3, ge=0)
+    # another target utterance as a quiet background (never loud enough to be the speaker)
+    background_prob: float = 0.05
+    background_snr_db: tuple[float, float] = (15.0, 25.0)
     # SpecAugment-style frequency masking of the normalised filterbank: ``freq_masks``
     # bands of up to ``freq_mask_width`` mel channels set to the utterance mean
     freq_mask_prob: float = 0.5
@@ -62,27 +74,42 @@ class AugmentConfig(BaseModel):
     freq_mask_width: int = Field(default=8, ge=1)
 
 
+def _default_mini() -> LidnetConfig:
+    from extractors.lidnet import mini_config
+
+    return mini_config()
+
+
 class LidnetTrainConfig(BaseModel):
     """Recipe of one backbone training run (defaults tuned on the wide-voice corpus; the
-    README's accuracy section has the resulting test and held-out numbers)."""
+    README's accuracy section has the resulting test and held-out numbers).
+
+    Every encoder — the premium ensemble's members and the ``lidnet-mini`` encoder — trains
+    in one loop over the same augmented batches: the crops, their degradations and the
+    filterbank are computed once per step, not once per encoder."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: LidnetConfig = Field(default_factory=LidnetConfig)
+    # the cascade's mini backbone (None: train the premium ensemble only)
+    mini: LidnetConfig | None = Field(default_factory=_default_mini)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    # 30 epochs: dev macro-F1 still rose from epoch 20 (0.85-0.88) to 25-30 (0.90-0.91) on
-    # the mixed-voice corpus; test 96.0/96.0 -> 98.8/97.8 % clean/degraded in the default run
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 32
+    # each batch's crop length is drawn from [min_crop_s, crop_s]: the network learns short
+    # clips, and a mean crop of 2 s costs ~40 % less than a fixed 3 s crop
     crop_s: float = 3.0
+    min_crop_s: float = 1.0
     lr: float = 6e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     seed: int = 0
-    # wall-clock budget, split evenly between the members: a member stops after the epoch
-    # that exceeds its share (30 epochs took 3.6 min per member on the 2-core machine)
-    max_minutes: float = 12.0
-    patience: int = Field(default=10, ge=1)
+    # wall-clock budget of the whole training: it stops after the epoch that exceeds it
+    max_minutes: float = 8.0
+    patience: int = Field(default=8, ge=1)
+    # dev macro-F1 is computed from this fraction of the epochs on (the one-cycle schedule's
+    # best states come late; earlier evaluations cost time and are never kept)
+    eval_from: float = Field(default=0.4, ge=0.0, le=1.0)
 
 
 @dataclass
@@ -128,15 +155,31 @@ def _crop(wave: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.tile(wave, reps)[:n]
 
 
-def augment(wave: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """One random degradation chain (speed → telephone → noise → gain), peak ≤ 1."""
+def augment(
+    wave: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    bank: FieldBank | None = None,
+    background: np.ndarray | None = None,
+) -> np.ndarray:
+    """One random degradation chain (speed → room → babble/background → telephone → noise
+    → gain), peak ≤ 1.  Rooms and babble need a ``bank``; the background needs another
+    utterance."""
     from corpus import degrade
+    from training import field_augment
 
     x = wave.astype(np.float32)
     if rng.random() < cfg.speed_prob:
         factor = rng.uniform(*cfg.speed)
         pos = np.arange(0, x.size - 1, factor)
         x = np.interp(pos, np.arange(x.size), x).astype(np.float32)
+    if bank is not None and bank.rirs and rng.random() < cfg.reverb_prob:
+        x = field_augment.add_reverb(x, bank.rirs[int(rng.integers(len(bank.rirs)))])
+    if bank is not None and bank.talkers and rng.random() < cfg.babble_prob:
+        x = field_augment.add_babble(x, bank.talkers, float(rng.uniform(*cfg.babble_snr_db)), rng)
+    elif background is not None and rng.random() < cfg.background_prob:
+        snr = float(rng.uniform(*cfg.background_snr_db))
+        x = field_augment.add_background(x, background, snr, rng)
     if rng.random() < cfg.telephone_prob:
         x, _ = degrade.telephone(x, SAMPLE_RATE, keep_rate=True)
     if rng.random() < cfg.noise_prob and degrade.signal_power(x) > 0:
@@ -167,13 +210,21 @@ def mask_frequencies(feats: Any, rng: np.random.Generator, cfg: AugmentConfig) -
 
 
 def make_batch(
-    waves: list[np.ndarray], idx: np.ndarray, n: int, rng: np.random.Generator, cfg: AugmentConfig
+    waves: list[np.ndarray],
+    idx: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    bank: FieldBank | None = None,
 ) -> np.ndarray:
+    """``(len(idx), n)`` augmented crops of ``waves[idx]``; a background, when drawn, is
+    another utterance of the batch."""
     batch = np.zeros((len(idx), n), dtype=np.float32)
     for row, i in enumerate(idx):
         # crop a little longer so speed perturbation still fills the crop
-        piece = augment(_crop(waves[i], int(n * 1.15), rng), rng, cfg)
-        batch[row] = _crop(piece, n, rng)
+        piece = _crop(waves[i], int(n * 1.25), rng)
+        other = waves[int(idx[(row + 1) % len(idx)])] if len(idx) > 1 else None
+        batch[row] = _crop(augment(piece, rng, cfg, bank, other), n, rng)
     return batch
 
 
@@ -192,31 +243,59 @@ def _predict(
 
     Utterances of similar length are batched with zero padding and relative lengths, so
     the normalisation and the pooling see each utterance's own frames only.  ``embed``
-    defaults to the whole backbone (one member's embedding during that member's training).
+    defaults to the whole backbone.
     """
     import torch
-
-    from extractors.lidnet import MIN_SAMPLES
 
     backbone.eval()
     embed_fn: Embed = embed if embed is not None else backbone
     dim = classifier.in_features
     probs = np.zeros((len(waves), classifier.out_features), dtype=np.float64)
     embs = np.zeros((len(waves), dim), dtype=np.float32)
-    order = np.argsort([w.size for w in waves])
     with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            sizes = [max(waves[i].size, MIN_SAMPLES) for i in idx]
-            n = max(sizes)
-            x = np.zeros((len(idx), n), dtype=np.float32)
-            for row, i in enumerate(idx):
-                x[row, : waves[i].size] = waves[i]
-            lengths = torch.tensor([s / n for s in sizes], dtype=torch.float32)
+        for idx, x, lengths in _padded_batches(waves, batch_size):
             emb = embed_fn(torch.from_numpy(x), lengths)
             probs[idx] = torch.softmax(classifier(emb), dim=1).double().numpy()
             embs[idx] = emb.numpy()
     return probs, embs
+
+
+def _padded_batches(waves: list[np.ndarray], batch_size: int) -> list[tuple[np.ndarray, Any, Any]]:
+    """(indices, zero-padded waves, relative lengths) of length-sorted batches."""
+    import torch
+
+    from extractors.lidnet import MIN_SAMPLES
+
+    order = np.argsort([w.size for w in waves])
+    out = []
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        sizes = [max(waves[i].size, MIN_SAMPLES) for i in idx]
+        n = max(sizes)
+        x = np.zeros((len(idx), n), dtype=np.float32)
+        for row, i in enumerate(idx):
+            x[row, : waves[i].size] = waves[i]
+        out.append((idx, x, torch.tensor([s / n for s in sizes], dtype=torch.float32)))
+    return out
+
+
+@dataclass
+class _DevFeatures:
+    """Dev utterances as normalised filterbank batches, computed once for the whole run
+    (the front end has no trainable parameters)."""
+
+    batches: list[tuple[np.ndarray, Any, Any]]  # (indices, features, relative lengths)
+    y: np.ndarray
+
+    @classmethod
+    def compute(cls, backbone: Any, dev: LabelledAudio, batch_size: int = 16) -> _DevFeatures:
+        import torch
+
+        batches = []
+        with torch.no_grad():
+            for idx, x, lengths in _padded_batches(dev.waves, batch_size):
+                batches.append((idx, backbone.features(torch.from_numpy(x), lengths), lengths))
+        return cls(batches, dev.y)
 
 
 @dataclass
@@ -230,21 +309,15 @@ class LidnetResult:
     best_epoch: int
     best_dev_macro_f1: float
     history: list[dict[str, float]]
+    mini: LidnetResult | None = None  # the ``lidnet-mini`` backbone trained alongside
 
 
 @dataclass
-class _Member:
-    classifier: Any
-    epochs_run: int
-    best_epoch: int
-    best_dev_macro_f1: float
-    history: list[dict[str, float]]
+class _Encoder:
+    """One encoder in training: encoder ``k`` of ``backbone``, its own linear classifier,
+    optimiser, schedule, random stream (for its frequency masks) and early stopping."""
 
-
-@dataclass
-class _MemberTraining:
-    """Encoder ``k`` of the backbone, its own linear classifier and their optimiser."""
-
+    name: str
     backbone: Any
     k: int
     classifier: Any
@@ -252,136 +325,80 @@ class _MemberTraining:
     sched: Any
     loss_fn: Any
     rng: np.random.Generator
-    config: LidnetTrainConfig
-    steps_per_epoch: int
+    stopper: EarlyStopping
+    history: list[dict[str, float]]
+    active: bool = True
+    epochs_run: int = 0
 
-    @property
-    def encoder(self) -> Any:
-        return self.backbone.encoders[self.k]
+    def step(self, feats: Any, y: Any, cfg: AugmentConfig) -> float:
+        self.backbone.encoders[self.k].train()
+        self.classifier.train()
+        masked = mask_frequencies(feats, self.rng, cfg)
+        logits = self.classifier(self.backbone.encode(self.k, masked))
+        loss = self.loss_fn(logits, y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return float(loss.detach())
 
-    def embed(self, x: Any, lengths: Any = None) -> Any:
-        return self.backbone.embed_member(self.k, x, lengths)
-
-    def train_epoch(self, train: LabelledAudio) -> list[float]:
-        """One pass over shuffled, augmented, frequency-masked crops; the step losses."""
+    def dev_macro_f1(self, dev: _DevFeatures, labels: list[str]) -> float:
         import torch
 
-        cfg = self.config
-        n = int(cfg.crop_s * SAMPLE_RATE)
-        self.backbone.train()
-        self.classifier.train()
-        order = self.rng.permutation(len(train.waves))
-        losses = []
-        for s in range(self.steps_per_epoch):
-            idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            if len(idx) < 2:  # batch norm needs two examples
-                continue
-            x = torch.from_numpy(make_batch(train.waves, idx, n, self.rng, cfg.augment))
-            feats = mask_frequencies(self.backbone.features(x), self.rng, cfg.augment)
-            logits = self.classifier(self.backbone.encode(self.k, feats))
-            loss = self.loss_fn(logits, torch.from_numpy(train.y[idx]))
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
-            self.sched.step()
-            losses.append(float(loss.detach()))
-        return losses
-
-    def dev_macro_f1(self, dev: LabelledAudio, labels: list[str]) -> float:
-        proba, _ = _predict(self.backbone, self.classifier, dev.waves, embed=self.embed)
-        return macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        self.backbone.encoders[self.k].eval()
+        self.classifier.eval()
+        probs = np.zeros((len(dev.y), len(labels)), dtype=np.float64)
+        with torch.no_grad():
+            for idx, feats, lengths in dev.batches:
+                logits = self.classifier(self.backbone.encode(self.k, feats, lengths))
+                probs[idx] = torch.softmax(logits, dim=1).double().numpy()
+        return macro_f1(labels, dev.y, probs) if len(dev.y) else 0.0
 
 
-def _start_member(
-    backbone: Any, k: int, train: LabelledAudio, labels: list[str], config: LidnetTrainConfig
-) -> _MemberTraining:
-    """Seed ``seed + k``, a fresh classifier, AdamW with a one-cycle schedule over every
-    epoch, class-weighted label-smoothed cross-entropy."""
+def _start_encoder(
+    name: str,
+    backbone: tuple[Any, LidnetConfig],
+    k: int,
+    seed: int,
+    train: LabelledAudio,
+    labels: list[str],
+    config: LidnetTrainConfig,
+    steps_per_epoch: int,
+) -> _Encoder:
+    """Seed ``seed``, a fresh classifier, AdamW with a one-cycle schedule over every epoch,
+    class-weighted label-smoothed cross-entropy."""
     import torch
 
-    seed = config.seed + k
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    encoder = backbone.encoders[k]
-    classifier = torch.nn.Linear(config.model.embedding_dim, len(labels))
+    module, arch = backbone
+    encoder = module.encoders[k]
+    classifier = torch.nn.Linear(arch.embedding_dim, len(labels))
     params = list(encoder.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = max(1, int(np.ceil(len(train.waves) / config.batch_size)))
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.15
     )
     weight = torch.tensor(class_weights(train.y, len(labels)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
-    return _MemberTraining(
-        backbone, k, classifier, opt, sched, loss_fn, rng, config, steps_per_epoch
-    )
+    stopper = EarlyStopping(config.patience, [encoder, classifier])
+    rng = np.random.default_rng(seed)
+    return _Encoder(name, module, k, classifier, opt, sched, loss_fn, rng, stopper, [])
 
 
-def _fit_member(
-    backbone: Any,
-    k: int,
-    train: LabelledAudio,
-    dev: LabelledAudio,
-    labels: list[str],
-    config: LidnetTrainConfig,
-    budget_s: float,
-    on_epoch: Callable[[dict[str, float]], None] | None,
-) -> _Member:
-    """Train encoder ``k`` (and its own linear classifier): class-weighted CE on augmented
-    crops, the state with the best dev macro-F1 kept."""
-    member = _start_member(backbone, k, train, labels, config)
-    stopper = EarlyStopping(config.patience, [member.encoder, member.classifier])
-    start = time.perf_counter()
-    history: list[dict[str, float]] = []
-    epoch = 0
-    for epoch in range(1, config.epochs + 1):
-        losses = member.train_epoch(train)
-        f1 = member.dev_macro_f1(dev, labels)
-        row = {
-            "member": float(k),
-            "epoch": float(epoch),
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            "dev_macro_f1": f1,
-            "elapsed_s": time.perf_counter() - start,
-        }
-        history.append(row)
-        log.info(
-            "lidnet member %d epoch %d: loss %.4f, dev macro-F1 %.4f (%.0f s)",
-            k,
-            epoch,
-            row["train_loss"],
-            f1,
-            row["elapsed_s"],
-        )
-        if on_epoch is not None:
-            on_epoch(row)
-        stopper.update(epoch, f1)
-        if stopper.should_stop:
-            log.info("lidnet: dev macro-F1 has not improved for %d epochs; stopping", stopper.stale)
-            break
-        if row["elapsed_s"] > budget_s:
-            log.warning(
-                "lidnet member %d: time budget of %.1f min reached after epoch %d",
-                k,
-                budget_s / 60,
-                epoch,
-            )
-            break
-    stopper.restore()
-    return _Member(member.classifier, epoch, stopper.best_epoch, stopper.best_score, history)
-
-
-def _mean_logits_classifier(members: list[_Member], dim: int) -> Any:
+def _mean_logits_classifier(heads: list[Any], dim: int) -> Any:
     """One linear layer over the concatenated embedding whose logits are the mean of the
     members' logits (the ensemble's own classifier)."""
     import torch
 
-    heads = [m.classifier for m in members]
     out = torch.nn.Linear(dim * len(heads), heads[0].out_features)
     with torch.no_grad():
         out.weight.copy_(torch.cat([h.weight for h in heads], dim=1) / len(heads))
         out.bias.copy_(torch.stack([h.bias for h in heads]).mean(0))
     return out
+
+
+def _same_front_end(a: LidnetConfig, b: LidnetConfig) -> bool:
+    return (a.sample_rate, a.n_mels, a.hop_ms) == (b.sample_rate, b.n_mels, b.hop_ms)
 
 
 def fit_lidnet(
@@ -391,46 +408,150 @@ def fit_lidnet(
     config: LidnetTrainConfig,
     *,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    bank: FieldBank | None = None,
 ) -> LidnetResult:
-    """Train every member encoder in turn (seed ``seed + k``, an equal share of the time
-    budget); the backbone's embedding is their concatenation and its classifier averages the
-    members' logits."""
+    """Train every encoder — the premium members (seeds ``seed + k``) and the mini encoder
+    (seed ``seed + 100``) — in one loop over shared augmented batches; each keeps the state
+    of its best dev macro-F1.  The premium backbone's embedding is its members'
+    concatenation and its classifier averages their logits.  ``bank``: rooms and babble for
+    the augmentation (default: built from the config)."""
     import torch
+
+    from training.field_augment import build_field_bank
 
     torch.manual_seed(config.seed)
     model_cfg = config.model.model_copy(update={"labels": labels})
-    backbone = build_backbone(model_cfg)
-    budget_s = config.max_minutes * 60 / model_cfg.members
-    start = time.perf_counter()
-    members = [
-        _fit_member(backbone, k, train, dev, labels, config, budget_s, on_epoch)
+    backbones: dict[str, tuple[Any, LidnetConfig]] = {NAME: (build_backbone(model_cfg), model_cfg)}
+    if config.mini is not None:
+        mini_cfg = config.mini.model_copy(update={"labels": labels})
+        if not _same_front_end(model_cfg, mini_cfg):
+            raise NordlidError("lidnet: the mini backbone must share the premium front end")
+        backbones[MINI_NAME] = (build_backbone(mini_cfg), mini_cfg)
+    if bank is None:
+        aug = config.augment
+        bank = build_field_bank(
+            SAMPLE_RATE, config.seed, n_rirs=aug.rirs, talkers_per_language=aug.babble_per_language
+        )
+    steps = max(1, int(np.ceil(len(train.waves) / config.batch_size)))
+    encoders = [
+        _start_encoder(NAME, backbones[NAME], k, config.seed + k, train, labels, config, steps)
         for k in range(model_cfg.members)
     ]
-    classifier = _mean_logits_classifier(members, model_cfg.embedding_dim)
-    backbone.eval()
-    classifier.eval()
-    if len(members) == 1:
-        f1 = members[0].best_dev_macro_f1
-    else:
-        proba, _ = _predict(backbone, classifier, dev.waves)
-        f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
-        log.info(
-            "lidnet ensemble of %d: dev macro-F1 %.4f (members %s)",
-            len(members),
-            f1,
-            ", ".join(f"{m.best_dev_macro_f1:.4f}" for m in members),
+    if MINI_NAME in backbones:
+        mini_seed = config.seed + 100
+        encoders.append(
+            _start_encoder(
+                MINI_NAME, backbones[MINI_NAME], 0, mini_seed, train, labels, config, steps
+            )
         )
-    return LidnetResult(
-        backbone=backbone,
-        classifier=classifier,
-        config=config.model_copy(update={"model": model_cfg}),
-        labels=labels,
-        training_time_s=time.perf_counter() - start,
-        epochs_run=sum(m.epochs_run for m in members),
-        best_epoch=members[-1].best_epoch,
-        best_dev_macro_f1=f1,
-        history=[row for m in members for row in m.history],
-    )
+    front = backbones[NAME][0]  # every backbone shares this front end
+    dev_feats = _DevFeatures.compute(front, dev)
+    rng = np.random.default_rng(config.seed)
+    eval_from = max(1, int(np.ceil(config.eval_from * config.epochs)))
+    lo, hi = int(config.min_crop_s * SAMPLE_RATE), int(config.crop_s * SAMPLE_RATE)
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        active = [e for e in encoders if e.active]
+        if not active:
+            break
+        order = rng.permutation(len(train.waves))
+        losses: dict[int, list[float]] = {id(e): [] for e in active}
+        for s in range(steps):
+            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
+            if len(idx) < 2:  # batch norm needs two examples
+                continue
+            n = int(rng.integers(min(lo, hi), hi + 1))
+            x = torch.from_numpy(make_batch(train.waves, idx, n, rng, config.augment, bank))
+            with torch.no_grad():
+                feats = front.features(x)
+            y = torch.from_numpy(train.y[idx])
+            for e in active:
+                losses[id(e)].append(e.step(feats, y, config.augment))
+        elapsed = time.perf_counter() - start
+        out_of_time = elapsed > config.max_minutes * 60 and epoch < config.epochs
+        evaluate = epoch >= eval_from or epoch == config.epochs or out_of_time
+        for e in active:
+            e.epochs_run = epoch
+            f1 = e.dev_macro_f1(dev_feats, labels) if evaluate else float("nan")
+            row = {
+                "member": float(e.k if e.name == NAME else -1),
+                "epoch": float(epoch),
+                "train_loss": float(np.mean(losses[id(e)])) if losses[id(e)] else float("nan"),
+                "dev_macro_f1": f1,
+                "elapsed_s": elapsed,
+            }
+            e.history.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+            if evaluate:
+                e.stopper.update(epoch, f1)
+                if e.stopper.should_stop:
+                    log.info(
+                        "%s encoder %d: dev macro-F1 flat for %d epochs; stopping",
+                        e.name,
+                        e.k,
+                        e.stopper.stale,
+                    )
+                    e.active = False
+        log.info(
+            "lidnet epoch %d (%.0f s): %s",
+            epoch,
+            elapsed,
+            ", ".join(
+                f"{e.name}[{e.k}] loss {e.history[-1]['train_loss']:.3f} "
+                f"dev F1 {e.history[-1]['dev_macro_f1']:.3f}"
+                for e in active
+            ),
+        )
+        if out_of_time:
+            log.warning(
+                "lidnet: time budget of %.1f min reached after epoch %d of %d",
+                config.max_minutes,
+                epoch,
+                config.epochs,
+            )
+            break
+    for e in encoders:
+        e.stopper.restore()
+    training_time = time.perf_counter() - start
+    results: dict[str, LidnetResult] = {}
+    for name, (backbone, cfg) in backbones.items():
+        mine = [e for e in encoders if e.name == name]
+        classifier = (
+            mine[0].classifier
+            if len(mine) == 1
+            else _mean_logits_classifier([e.classifier for e in mine], cfg.embedding_dim)
+        )
+        backbone.eval()
+        classifier.eval()
+        if len(mine) == 1:
+            f1 = mine[0].stopper.best_score
+        else:
+            proba, _ = _predict(backbone, classifier, dev.waves)
+            f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        log.info(
+            "%s (%d encoder%s): dev macro-F1 %.4f (encoders %s)",
+            name,
+            len(mine),
+            "s" if len(mine) > 1 else "",
+            f1,
+            ", ".join(f"{e.stopper.best_score:.4f}@{e.stopper.best_epoch}" for e in mine),
+        )
+        own = {"model": cfg} if name == NAME else {"model": cfg, "mini": None}
+        results[name] = LidnetResult(
+            backbone=backbone,
+            classifier=classifier,
+            config=config.model_copy(update=own),
+            labels=labels,
+            training_time_s=training_time,
+            epochs_run=sum(e.epochs_run for e in mine),
+            best_epoch=mine[-1].stopper.best_epoch,
+            best_dev_macro_f1=f1,
+            history=[row for e in mine for row in e.history],
+        )
+    premium = results[NAME]
+    premium.mini = results.get(MINI_NAME)
+    return premium
 
 
 def backbone_gflops_per_second(backbone: Any, seconds: float = 4.0) -> float:
@@ -458,9 +579,23 @@ def train_lidnet(
     labels = [lang for lang in LANGUAGES if lang in set(manifest["language"])]
     data = _training_audio(manifest, labels)
     result = fit_lidnet(data["train"], data["dev"], labels, config)
+    mv = _publish_backbone(workdir, NAME, result, data, aliases, track)
+    if result.mini is not None:
+        _publish_backbone(workdir, MINI_NAME, result.mini, data, aliases, track)
+    return mv
+
+
+def _publish_backbone(
+    workdir: Workdir,
+    name: str,
+    result: LidnetResult,
+    data: dict[str, LabelledAudio],
+    aliases: tuple[str, ...],
+    track: bool,
+) -> ModelVersion:
     mv = publish(
         workdir,
-        NAME,
+        name,
         save=lambda path: save_checkpoint(path, result.backbone, result.config.model),
         evaluate=lambda path, ref: _evaluate_lidnet(result, data, path, ref),
         cost=lambda: _lidnet_cost(result.backbone),

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MINI_SERVICE = "lid_mini"
 PREMIUM_SERVICE = "lid_premium"
+DEFAULT_MAX_ACCURACY_LOSS = 0.005  # the cascade may lose at most 0.5 points against premium
 
 
 @dataclass
@@ -65,11 +66,16 @@ def tune_cascade(
     mini: ModelVersion,
     premium: ModelVersion,
     *,
-    target_accuracy: float,
+    target_accuracy: float | None = None,
+    max_accuracy_loss: float = DEFAULT_MAX_ACCURACY_LOSS,
     entity_df: Any = None,
     fetch: HistoricalFetch | None = None,
 ) -> CascadeChoice:
-    """Tune the threshold on dev utterances both models can score; store it in both cards."""
+    """Tune the threshold on dev utterances both models can score; store it in both cards.
+
+    The target is ``target_accuracy`` when given, else premium's own dev accuracy minus
+    ``max_accuracy_loss``: the cascade may answer with mini wherever that costs at most
+    that much accuracy against premium alone."""
     if entity_df is None:
         entity_df = load_entity_frame(workdir)
     if mini.card.labels != premium.card.labels:
@@ -81,6 +87,9 @@ def tune_cascade(
     ip = np.searchsorted(ids_prem, common, sorter=np.argsort(ids_prem))
     im = np.argsort(ids_mini)[im]
     ip = np.argsort(ids_prem)[ip]
+    if target_accuracy is None:
+        premium_accuracy = float((p_prem[ip].argmax(axis=1) == y[im]).mean())
+        target_accuracy = premium_accuracy - max_accuracy_loss
     choice = tune_threshold(
         p_mini[im],
         p_prem[ip],
@@ -162,7 +171,8 @@ def train_recipes(
     *,
     mini_head: str = "logreg",
     premium_head: str = "lda",
-    target_accuracy: float = 0.97,
+    target_accuracy: float | None = None,
+    max_accuracy_loss: float = DEFAULT_MAX_ACCURACY_LOSS,
     production: str | None = "premium",
     entity_df: Any = None,
     config: HeadConfigBase | None = None,
@@ -215,6 +225,7 @@ def train_recipes(
             mini,
             premium,
             target_accuracy=target_accuracy,
+            max_accuracy_loss=max_accuracy_loss,
             entity_df=entity_df,
             fetch=fetch,
         )

@@ -32,7 +32,7 @@ class _Strict(BaseModel):
 class ExpectationsConfig(_Strict):
     """The Great Expectations suite on the manifest (reference report Table 3.2 + labels)."""
 
-    duration_min_s: float = Field(default=1.0, ge=0)
+    duration_min_s: float = Field(default=0.5, ge=0)  # 1 s clips are real field audio
     duration_max_s: float = Field(default=60.0, gt=0)
     allowed_sample_rates: list[int] = [16_000, 22_050, 24_000, 32_000, 44_100, 48_000]
     file_size_min: int = Field(default=1_000, ge=0, description="bytes; a WAV header alone is 44")

@@ -159,7 +159,9 @@ def test_babble_is_non_target_speech_at_the_drawn_snr(tmp_path: Path) -> None:
             assert text in texts.babble_sentences(lang) and 0 <= offset <= 1
     assert len({len(t.babble) for t in tasks}) >= 2
     for lang in texts.BABBLE_VOICES:
-        assert 8 <= len(texts.babble_sentences(lang)) <= 10
+        seen, held = texts.babble_sentences(lang), texts.babble_sentences(lang, holdout=True)
+        assert 8 <= len(seen) + len(held) <= 10 and len(seen) > len(held) >= 3
+        assert not set(seen) & set(held)  # held-out babble is speech training never heard
     # the babble track sits exactly at the drawn SNR under the target
     ref = _tone()
     talkers = [_tone(0.7) * 0.2, np.roll(_tone(2.1), 99)]

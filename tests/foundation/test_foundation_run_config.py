@@ -27,13 +27,15 @@ def test_unquoted_no_gets_an_error_that_says_why(tmp_path: Path) -> None:
         RunConfig.load(tmp_path / "missing.yaml")
 
 
-def test_holdout_conditions_add_the_field_conditions_and_leave_the_corpus_alone(
+def test_corpus_and_holdout_render_every_field_condition(
     tmp_path: Path,
 ) -> None:
     from corpus.render import FIELD_CONDITIONS
 
     cfg = RunConfig()
-    assert cfg.conditions == ["clean", "noisy", "telephone"]  # training data unchanged
+    # the training corpus renders every field condition too; the held-out set renders
+    # the same conditions from its own sentences, voices and settings
+    assert cfg.conditions == ["clean", "noisy", "telephone", *FIELD_CONDITIONS]
     assert cfg.holdout_conditions == ["clean", "noisy", "telephone", *FIELD_CONDITIONS]
     assert cfg.holdout_per_language == 200  # same number of held-out files
     path = tmp_path / "p.yaml"

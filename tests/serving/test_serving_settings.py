@@ -12,7 +12,7 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("NORDLID_API_KEY", "REDIS_URL", "NORDLID_MAX_DURATION_S"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings()
-    assert (s.min_duration_s, s.max_duration_s, s.api_key, s.redis_url) == (1.0, 30.0, None, None)
+    assert (s.min_duration_s, s.max_duration_s, s.api_key, s.redis_url) == (0.5, 30.0, None, None)
     monkeypatch.setenv("NORDLID_API_KEY", "s3cr3t-value")
     monkeypatch.setenv("REDIS_URL", "redis://h:6379/0")
     monkeypatch.setenv("NORDLID_MAX_DURATION_S", "12.5")

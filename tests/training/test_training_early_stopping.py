@@ -72,8 +72,9 @@ def test_lidnet_member_keeps_its_best_dev_epoch():
     import pandas as pd
     import torch
 
-    from extractors.lidnet import LidnetConfig, build_backbone
-    from training.lidnet_train import LabelledAudio, LidnetTrainConfig, _fit_member, _predict
+    from extractors.lidnet import LidnetConfig
+    from training.field_augment import FieldBank
+    from training.lidnet_train import LabelledAudio, LidnetTrainConfig, _predict, fit_lidnet
 
     tiny = LidnetConfig(
         channels=16,
@@ -102,11 +103,19 @@ def test_lidnet_member_keeps_its_best_dev_epoch():
 
     train, dev = audio(6), audio(4)
     torch.manual_seed(0)
-    backbone = build_backbone(tiny.model_copy(update={"labels": ["da", "sv"]}))
-    config = LidnetTrainConfig(model=tiny, epochs=4, batch_size=3, crop_s=0.3, patience=1)
-    member = _fit_member(backbone, 0, train, dev, ["da", "sv"], config, 1e9, None)
+    config = LidnetTrainConfig(
+        model=tiny,
+        mini=None,
+        epochs=4,
+        batch_size=3,
+        crop_s=0.3,
+        min_crop_s=0.3,
+        patience=1,
+        eval_from=0.0,
+    )
+    member = fit_lidnet(train, dev, ["da", "sv"], config, bank=FieldBank())
     scores = [row["dev_macro_f1"] for row in member.history]
     assert member.best_dev_macro_f1 == max(scores)
     assert member.best_epoch == 1 + scores.index(max(scores))
-    proba, _ = _predict(backbone, member.classifier, dev.waves)
+    proba, _ = _predict(member.backbone, member.classifier, dev.waves)
     assert macro_f1(["da", "sv"], dev.y, proba) == member.best_dev_macro_f1

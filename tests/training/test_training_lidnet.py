@@ -8,8 +8,9 @@ import pytest
 import soundfile as sf
 
 from extractors import registry as extractor_registry
-from extractors.lidnet import LidnetConfig, lidnet_spec
+from extractors.lidnet import MINI_NAME, LidnetConfig, lidnet_spec
 from nordlid.errors import MissingCheckpointError
+from training.field_augment import FieldBank
 from training.lidnet_train import (
     AugmentConfig,
     LabelledAudio,
@@ -23,6 +24,9 @@ SR = 16_000
 TINY = LidnetConfig(
     channels=16, embedding_dim=8, n_mels=20, attention_channels=8, se_channels=8, res2net_scale=2
 )
+TINY_MINI = TINY.model_copy(update={"channels": 8, "embedding_dim": 4, "members": 1})
+# a small field bank: two rooms, one babble clip per non-target language
+SMALL_BANK = AugmentConfig(rirs=2, babble_per_language=1)
 
 
 def _tiny_corpus(root) -> pd.DataFrame:
@@ -54,7 +58,16 @@ def test_lidnet_trains_registers_and_extractor_gives_declared_shape(workdir, tmp
     assert lidnet_spec().columns[0].length == LidnetConfig().output_dim == 256
 
     manifest = _tiny_corpus(tmp_path)
-    config = LidnetTrainConfig(model=TINY, epochs=2, batch_size=4, crop_s=0.3, patience=5)
+    config = LidnetTrainConfig(
+        model=TINY,
+        mini=TINY_MINI,
+        augment=SMALL_BANK,
+        epochs=2,
+        batch_size=4,
+        crop_s=0.3,
+        min_crop_s=0.2,
+        patience=5,
+    )
     mv = train_lidnet(workdir, manifest=manifest, config=config, track=False)
     assert mv.ref == "lidnet@1"
     card = ModelRegistry(workdir.models).load_card("lidnet@production")
@@ -93,6 +106,14 @@ def test_lidnet_trains_registers_and_extractor_gives_declared_shape(workdir, tmp
     with pytest.raises(MissingCheckpointError, match="no lidnet.safetensors"):
         extractor_registry.create("lidnet", checkpoint=str(tmp_path))
 
+    # the mini backbone trained in the same loop is its own model and extractor
+    mini_card = ModelRegistry(workdir.models).load_card(f"{MINI_NAME}@production")
+    assert mini_card.kind == "backbone" and {"dev", "test"} <= set(mini_card.metrics)
+    assert mini_card.cost["backbone_gflops_per_s"] < card.cost["backbone_gflops_per_s"]
+    mini = extractor_registry.create(MINI_NAME)
+    assert mini.spec.name == MINI_NAME and mini.spec.columns[0].length == 4
+    assert [len(r["embedding"]) for r in mini.extract(waves)] == [4, 4]
+
 
 def test_augmentation_keeps_length_range_and_peak():
     rng = np.random.default_rng(1)
@@ -100,7 +121,7 @@ def test_augmentation_keeps_length_range_and_peak():
     cfg = AugmentConfig(noise_prob=1.0, telephone_prob=1.0, gain_prob=1.0, speed_prob=1.0)
     out = augment(wave, rng, cfg)
     assert np.abs(out).max() <= 1.0
-    assert 0.85 * SR <= out.size <= 1.15 * SR
+    assert SR / 1.2 - 1 <= out.size <= SR / 0.85 + 1  # the speed range
     assert not np.allclose(out[: SR // 2], wave[: SR // 2])
 
 
@@ -108,7 +129,7 @@ def test_ensemble_concatenates_members_and_averages_their_logits():
     import torch
 
     from extractors.lidnet import build_backbone
-    from training.lidnet_train import _fit_member, _mean_logits_classifier, _Member, _predict
+    from training.lidnet_train import _mean_logits_classifier, _predict, fit_lidnet
 
     torch.manual_seed(0)
     cfg = TINY.model_copy(update={"members": 3})
@@ -121,23 +142,57 @@ def test_ensemble_concatenates_members_and_averages_their_logits():
     assert torch.allclose(full, torch.cat(parts, dim=1), atol=1e-3)
 
     heads = [torch.nn.Linear(8, 2) for _ in range(3)]
-    mean = _mean_logits_classifier([_Member(h, 1, 1, 0.5, []) for h in heads], 8)
+    mean = _mean_logits_classifier(heads, 8)
     with torch.no_grad():
         expected = torch.stack([h(p) for h, p in zip(heads, parts, strict=True)]).mean(0)
         assert torch.allclose(mean(full), expected, atol=1e-5)
 
-    # training member 1 leaves members 0 and 2 untouched
+    # one loop trains every member and the mini encoder on the same batches
     waves = [np.asarray(0.1 * torch.randn(SR // 2)) for _ in range(6)]
     data = LabelledAudio(waves=waves, y=np.array([0, 1] * 3), meta=pd.DataFrame())
-    before = {k: v.clone() for k, v in backbone.state_dict().items()}
-    config = LidnetTrainConfig(model=cfg, epochs=1, batch_size=3, crop_s=0.3)
-    _fit_member(backbone, 1, data, data, ["da", "sv"], config, 60.0, None)
-    after = backbone.state_dict()
-    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"1"}
-    probs, embs = _predict(backbone, mean, waves)
+    config = LidnetTrainConfig(
+        model=cfg, mini=TINY_MINI, epochs=2, batch_size=3, crop_s=0.3, min_crop_s=0.2
+    )
+    result = fit_lidnet(data, data, ["da", "sv"], config, bank=FieldBank())
+    assert result.mini is not None and result.mini.config.model == TINY_MINI.model_copy(
+        update={"labels": ["da", "sv"]}
+    )
+    assert {row["member"] for row in result.history} == {0.0, 1.0, 2.0}
+    assert {row["member"] for row in result.mini.history} == {-1.0}
+    probs, embs = _predict(result.backbone, result.classifier, waves)
     assert probs.shape == (6, 2) and embs.shape == (6, 24)
     assert np.allclose(probs.sum(1), 1.0)
+    mini_probs, mini_embs = _predict(result.mini.backbone, result.mini.classifier, waves)
+    assert mini_embs.shape == (6, 4) and np.allclose(mini_probs.sum(1), 1.0)
+
+
+def test_augmentation_uses_rooms_and_babble_from_the_bank():
+    from training.field_augment import FieldBank
+
+    rng = np.random.default_rng(3)
+    wave = (0.5 * np.sin(np.linspace(0, 400, SR))).astype(np.float32)
+    rir = np.zeros(800, dtype=np.float32)
+    rir[0], rir[400] = 1.0, 0.7  # a direct path and one echo 25 ms later
+    talker = (0.2 * np.random.default_rng(0).standard_normal(SR // 3)).astype(np.float32)
+    bank = FieldBank(rirs=[rir], talkers=[talker])
+    only_room = AugmentConfig(
+        noise_prob=0, telephone_prob=0, gain_prob=0, speed_prob=0, reverb_prob=1, babble_prob=0
+    )
+    out = augment(wave, rng, only_room, bank)
+    expected = wave.astype(np.float64).copy()
+    expected[400:] += 0.7 * wave[:-400]
+    expected *= np.sqrt(np.mean(wave.astype(np.float64) ** 2) / np.mean(expected**2))
+    assert out.size == wave.size and np.allclose(out, expected, atol=1e-4)
+    only_babble = only_room.model_copy(
+        update={"reverb_prob": 0, "babble_prob": 1, "babble_snr_db": (5.0, 5.0)}
+    )
+    quiet = 0.1 * wave  # the mix stays below full scale (no peak normalisation)
+    mixed = augment(quiet, rng, only_babble, bank)
+    added = mixed.astype(np.float64) - quiet
+    snr = 10 * np.log10(np.mean(quiet.astype(np.float64) ** 2) / np.mean(added**2))
+    assert snr == pytest.approx(5.0, abs=0.05)
+    # no bank: no rooms, no babble (the chain is otherwise the same)
+    assert np.array_equal(augment(wave, np.random.default_rng(3), only_room), wave)
 
 
 def test_frequency_masking_zeroes_whole_mel_bands_of_chosen_examples_only():

@@ -83,8 +83,8 @@ def inject(corpus_dir: Path, manifest: pd.DataFrame, out: Path) -> Injected:
     sf.write(bad / "silent.wav", hiss, 16_000, subtype="PCM_16")
     rows.append(_row(src, "inj-silent", bad / "silent.wav"))
     expect["inj-silent"] = {reasons.MOSTLY_SILENT}
-    # 4. a 0.5 s clip
-    sf.write(bad / "short.wav", speech[int(0.3 * sr) : int(0.8 * sr)], sr, subtype="PCM_16")
+    # 4. a 0.3 s clip (the minimum is 0.5 s)
+    sf.write(bad / "short.wav", speech[int(0.3 * sr) : int(0.6 * sr)], sr, subtype="PCM_16")
     rows.append(_row(src, "inj-short", bad / "short.wav"))
     expect["inj-short"] = {reasons.DURATION_OUT_OF_RANGE}
     # 5. a 90 s clip
