@@ -26,6 +26,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from extractors.lidnet import MINI_NAME as LIDNET_MINI_NAME
+from extractors.lidnet import NAME as LIDNET
 from nordlid import __version__
 from nordlid.atomic import atomic_write_text
 from nordlid.errors import ConfigError
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LIDNET = "lidnet"
+TRAINED_BACKBONES = (LIDNET, LIDNET_MINI_NAME)
+"""Backbones the lidnet stage trains: extracted after it, not in the extract stage."""
 
 
 class RunConfig(BaseModel):
@@ -69,7 +72,15 @@ class RunConfig(BaseModel):
         None, description="Extractors to run; default every extractor whose weights are present."
     )
     train_lidnet: bool = True
-    lidnet_epochs: int = Field(30, ge=1)
+    lidnet_epochs: int = Field(
+        30, ge=1, description="Most lidnet epochs (the budget may fit fewer)."
+    )
+    lidnet_minutes: float = Field(
+        6.0,
+        gt=0,
+        description="Wall-clock budget of lidnet training: the first epoch's time decides how "
+        "many epochs fit, and the learning-rate schedule anneals over those.",
+    )
     holdout_per_language: int = Field(
         200,
         ge=0,
@@ -192,7 +203,7 @@ def stage_extract(wd: Workdir, names: list[str] | None) -> list[str]:
     from extractors import registry
     from extractors.engine import run_extraction
 
-    selected = names or [n for n in registry.names() if n != LIDNET]
+    selected = names or [n for n in registry.names() if n not in TRAINED_BACKBONES]
     summary = run_extraction(wd, selected)
     skipped = [f"{r.name}: {r.message}" for r in summary.missing]
     (wd.reports / "extraction-skipped.json").write_text(json.dumps(skipped, indent=2))
@@ -202,16 +213,20 @@ def stage_extract(wd: Workdir, names: list[str] | None) -> list[str]:
 def stage_lidnet(wd: Workdir, cfg: RunConfig) -> None:
     from training.lidnet_train import LidnetTrainConfig, train_lidnet
 
-    train_lidnet(wd, config=LidnetTrainConfig(epochs=cfg.lidnet_epochs))
+    train_lidnet(
+        wd,
+        config=LidnetTrainConfig(epochs=cfg.lidnet_epochs, max_minutes=cfg.lidnet_minutes),
+    )
 
 
 def stage_extract_lidnet(wd: Workdir) -> None:
     from extractors.engine import run_extraction
 
-    summary = run_extraction(wd, [LIDNET])
-    run = summary[LIDNET]
-    if run.status == "missing-checkpoint":
-        raise ConfigError(f"lidnet features could not be extracted: {run.message}")
+    summary = run_extraction(wd, list(TRAINED_BACKBONES))
+    for name in TRAINED_BACKBONES:
+        run = summary[name]
+        if run.status == "missing-checkpoint":
+            raise ConfigError(f"{name} features could not be extracted: {run.message}")
 
 
 def stage_features(wd: Workdir) -> None:
@@ -388,10 +403,14 @@ class PipelineStage:
 
 
 def static_feature_views() -> list[str]:
-    """Extractors whose features need no downloaded weights (and are not lidnet)."""
+    """Extractors whose features need no downloaded weights (and are not trained here)."""
     from extractors import registry
 
-    return [n for n in registry.names() if n != LIDNET and not registry.get_spec(n).needs_weights]
+    return [
+        n
+        for n in registry.names()
+        if n not in TRAINED_BACKBONES and not registry.get_spec(n).needs_weights
+    ]
 
 
 CORPUS_PARAMS = ("per_language", "seed", "languages", "conditions", "clean_share")
@@ -424,16 +443,16 @@ STAGES: tuple[PipelineStage, ...] = (
         "lidnet",
         lambda c: stage_lidnet(c.wd, c.cfg),
         deps=lambda wd: [wd.validated_manifest],
-        outs=lambda wd: [wd.models / LIDNET],
-        params=("lidnet_epochs",),
+        outs=lambda wd: [wd.models / n for n in TRAINED_BACKBONES],
+        params=("lidnet_epochs", "lidnet_minutes"),
         code=("training",),
         enabled=lambda cfg: cfg.train_lidnet,
     ),
     PipelineStage(
         "extract-lidnet",
         lambda c: stage_extract_lidnet(c.wd),
-        deps=lambda wd: [wd.validated_manifest, wd.models / LIDNET],
-        outs=lambda wd: [wd.feature_dir(LIDNET)],
+        deps=lambda wd: [wd.validated_manifest, *(wd.models / n for n in TRAINED_BACKBONES)],
+        outs=lambda wd: [wd.feature_dir(n) for n in TRAINED_BACKBONES],
         code=("extractors",),
         enabled=lambda cfg: cfg.train_lidnet,
     ),

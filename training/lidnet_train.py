@@ -30,6 +30,7 @@ from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 from training.early_stopping import EarlyStopping
 from training.field_augment import FieldBank
+from training.lr_schedule import OneCycle
 from training.metrics import class_weights, macro_f1
 from training.publish import Evaluation, ModelVersion, publish
 
@@ -104,8 +105,9 @@ class LidnetTrainConfig(BaseModel):
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     seed: int = 0
-    # wall-clock budget of the whole training: it stops after the epoch that exceeds it
-    max_minutes: float = 8.0
+    # wall-clock budget of the training loop: after the first epoch the number of epochs
+    # is cut to what fits, and the one-cycle schedule is resized to anneal over them
+    max_minutes: float = 6.0
     patience: int = Field(default=8, ge=1)
     # dev macro-F1 is computed from this fraction of the epochs on (the one-cycle schedule's
     # best states come late; earlier evaluations cost time and are never kept)
@@ -323,6 +325,7 @@ class _Encoder:
     classifier: Any
     opt: Any
     sched: Any
+    cycle: OneCycle
     loss_fn: Any
     rng: np.random.Generator
     stopper: EarlyStopping
@@ -365,8 +368,9 @@ def _start_encoder(
     config: LidnetTrainConfig,
     steps_per_epoch: int,
 ) -> _Encoder:
-    """Seed ``seed``, a fresh classifier, AdamW with a one-cycle schedule over every epoch,
-    class-weighted label-smoothed cross-entropy."""
+    """Seed ``seed``, a fresh classifier, AdamW with a one-cycle schedule over every epoch
+    (resized once the first epoch has shown how many fit the time budget), class-weighted
+    label-smoothed cross-entropy."""
     import torch
 
     torch.manual_seed(seed)
@@ -375,14 +379,13 @@ def _start_encoder(
     classifier = torch.nn.Linear(arch.embedding_dim, len(labels))
     params = list(encoder.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.15
-    )
+    cycle = OneCycle(steps_per_epoch * config.epochs, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cycle)
     weight = torch.tensor(class_weights(train.y, len(labels)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     stopper = EarlyStopping(config.patience, [encoder, classifier])
     rng = np.random.default_rng(seed)
-    return _Encoder(name, module, k, classifier, opt, sched, loss_fn, rng, stopper, [])
+    return _Encoder(name, module, k, classifier, opt, sched, cycle, loss_fn, rng, stopper, [])
 
 
 def _mean_logits_classifier(heads: list[Any], dim: int) -> Any:
@@ -447,10 +450,12 @@ def fit_lidnet(
     front = backbones[NAME][0]  # every backbone shares this front end
     dev_feats = _DevFeatures.compute(front, dev)
     rng = np.random.default_rng(config.seed)
-    eval_from = max(1, int(np.ceil(config.eval_from * config.epochs)))
     lo, hi = int(config.min_crop_s * SAMPLE_RATE), int(config.crop_s * SAMPLE_RATE)
+    planned = config.epochs  # resized after epoch 1 to what fits max_minutes
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    epoch = 0
+    while epoch < planned:
+        epoch += 1
         active = [e for e in encoders if e.active]
         if not active:
             break
@@ -467,9 +472,9 @@ def fit_lidnet(
             y = torch.from_numpy(train.y[idx])
             for e in active:
                 losses[id(e)].append(e.step(feats, y, config.augment))
-        elapsed = time.perf_counter() - start
-        out_of_time = elapsed > config.max_minutes * 60 and epoch < config.epochs
-        evaluate = epoch >= eval_from or epoch == config.epochs or out_of_time
+        train_s = time.perf_counter() - start
+        eval_from = max(1, int(np.ceil(config.eval_from * planned)))
+        evaluate = epoch == 1 or epoch >= eval_from or epoch == planned
         for e in active:
             e.epochs_run = epoch
             f1 = e.dev_macro_f1(dev_feats, labels) if evaluate else float("nan")
@@ -478,7 +483,7 @@ def fit_lidnet(
                 "epoch": float(epoch),
                 "train_loss": float(np.mean(losses[id(e)])) if losses[id(e)] else float("nan"),
                 "dev_macro_f1": f1,
-                "elapsed_s": elapsed,
+                "elapsed_s": time.perf_counter() - start,
             }
             e.history.append(row)
             if on_epoch is not None:
@@ -493,9 +498,15 @@ def fit_lidnet(
                         e.stopper.stale,
                     )
                     e.active = False
+        elapsed = time.perf_counter() - start
+        if epoch == 1:
+            planned = _epochs_that_fit(config, train_s, elapsed - train_s)
+            for e in encoders:
+                e.cycle.resize(steps * planned)
         log.info(
-            "lidnet epoch %d (%.0f s): %s",
+            "lidnet epoch %d/%d (%.0f s): %s",
             epoch,
+            planned,
             elapsed,
             ", ".join(
                 f"{e.name}[{e.k}] loss {e.history[-1]['train_loss']:.3f} "
@@ -503,12 +514,15 @@ def fit_lidnet(
                 for e in active
             ),
         )
-        if out_of_time:
+        if elapsed > config.max_minutes * 60 * 1.25 and epoch < planned:
+            # the machine got much slower than the first epoch said: stop rather than
+            # overrun (the best dev state so far is kept)
             log.warning(
-                "lidnet: time budget of %.1f min reached after epoch %d of %d",
+                "lidnet: %.1f min, past the budget of %.1f min, after epoch %d of %d",
+                elapsed / 60,
                 config.max_minutes,
                 epoch,
-                config.epochs,
+                planned,
             )
             break
     for e in encoders:
@@ -552,6 +566,25 @@ def fit_lidnet(
     premium = results[NAME]
     premium.mini = results.get(MINI_NAME)
     return premium
+
+
+def _epochs_that_fit(config: LidnetTrainConfig, train_s: float, eval_s: float) -> int:
+    """Epochs (at most ``config.epochs``) that fit ``config.max_minutes``, from the first
+    epoch's training and dev-evaluation seconds (evaluations run from ``eval_from`` on)."""
+    budget = config.max_minutes * 60.0
+    per_epoch = max(train_s + (1.0 - config.eval_from) * eval_s, 1e-6)
+    fit = int(budget // per_epoch)
+    if fit < config.epochs:
+        log.info(
+            "lidnet: %.0f s per epoch (%.0f s of it on dev): %d of %d epochs fit %.1f min; "
+            "the learning-rate schedule is resized to them",
+            train_s + eval_s,
+            eval_s,
+            max(fit, 1),
+            config.epochs,
+            config.max_minutes,
+        )
+    return max(1, min(config.epochs, fit))
 
 
 def backbone_gflops_per_second(backbone: Any, seconds: float = 4.0) -> float:

@@ -103,3 +103,19 @@ def test_run_pipeline_runs_the_stage_list_skips_when_up_to_date_and_runs_one_on_
     assert calls == ["first", "second", "first", "second", "first"]
     summary = run_pipeline(wd, RunConfig(), only="second")  # on demand: always runs
     assert calls[-1] == "second" and summary.stages == {"second": "ran"}
+
+
+def test_backbones_trained_by_the_run_are_extracted_after_training_not_before(
+    tmp_path: Path,
+) -> None:
+    from extractors.lidnet import MINI_NAME, NAME
+    from nordlid.workdir import Workdir
+    from pipeline.run import get_stage, static_feature_views
+
+    wd = Workdir(tmp_path)
+    assert NAME not in static_feature_views() and MINI_NAME not in static_feature_views()
+    lidnet, extract = get_stage("lidnet"), get_stage("extract-lidnet")
+    assert lidnet.outs(wd) == [wd.models / NAME, wd.models / MINI_NAME]
+    # the cascade's mini recipe needs lidnet-mini's features: extracted with lidnet's
+    assert extract.outs(wd) == [wd.feature_dir(NAME), wd.feature_dir(MINI_NAME)]
+    assert "lidnet_minutes" in lidnet.params
