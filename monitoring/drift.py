@@ -190,6 +190,8 @@ class DriftResult(BaseModel):
         parts = [
             f"{head}: {self.n_drifted_columns}/{len(self.columns)} columns drifted "
             f"({self.drift_share:.0%}, threshold {self.drift_share_threshold:.0%})"
+            if self.columns
+            else f"{head}: no scalar feature columns (the monitored views are embeddings)"
         ]
         n_emb = sum(e.drifted for e in self.embeddings)
         parts.append(

@@ -76,7 +76,7 @@ class RunConfig(BaseModel):
         30, ge=1, description="Most lidnet epochs (the budget may fit fewer)."
     )
     lidnet_minutes: float = Field(
-        6.0,
+        7.0,
         gt=0,
         description="Wall-clock budget of lidnet training: the first epoch's time decides how "
         "many epochs fit, and the learning-rate schedule anneals over those.",
@@ -365,7 +365,7 @@ def stage_drift(wd: Workdir, cfg: RunConfig, fetch: HistoricalFetch | None = Non
 
     sim = SimulationConfig(noise_snr_db=cfg.drift_noise_snr_db, n=cfg.drift_requests, seed=cfg.seed)
     # the simulated requests go through the serving cascade, which computes mini's
-    # (acoustic) features for every request: monitor them with the production model's
+    # features for every request: monitor them with the production model's
     simulate(wd, sim, mini_ref="@mini", premium_ref="@premium")
     run = run_drift(wd, window=cfg.drift_requests, with_models=("@mini",), fetch=fetch)
     verdict = run.result.verdict()

@@ -247,3 +247,23 @@ def test_simulated_requests_are_answered_and_logged_by_the_serving_cascade() -> 
     alone = simulate_rows(waves, ["da", "sv"], Predictor(Mini(), None, Computer()), config)
     assert [r["model"] for r in alone] == ["mini@1", "mini@1"]
     assert not any(r["escalated"] for r in alone)
+
+
+def test_verdict_without_scalar_columns_says_so_instead_of_zero_of_zero():
+    from monitoring.drift import DriftResult
+
+    result = DriftResult(
+        n_reference=100,
+        n_current=60,
+        columns=[],
+        n_drifted_columns=0,
+        drift_share=0.0,
+        drift_share_threshold=0.3,
+        dataset_drift=False,
+        embeddings=[],
+        drifted_views=[],
+        embedding_drift=False,
+    )
+    verdict = result.verdict()
+    assert verdict.startswith("no drift: no scalar feature columns")
+    assert "0/0" not in verdict.split(";")[0]
