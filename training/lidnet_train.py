@@ -32,6 +32,7 @@ from training.early_stopping import EarlyStopping
 from training.field_augment import FieldBank
 from training.lr_schedule import OneCycle
 from training.metrics import class_weights, macro_f1
+from training.precision import Precision, RequestedPrecision, autocast, resolve_precision
 from training.publish import Evaluation, ModelVersion, publish
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ class LidnetTrainConfig(BaseModel):
     # dev macro-F1 is computed from this fraction of the epochs on (the one-cycle schedule's
     # best states come late; earlier evaluations cost time and are never kept)
     eval_from: float = Field(default=0.4, ge=0.0, le=1.0)
+    # training steps in bfloat16 autocast where the CPU computes it natively (1.4x the steps
+    # per minute on the development machine; training.precision); the card records the choice
+    precision: RequestedPrecision = "auto"
 
 
 @dataclass
@@ -335,12 +339,13 @@ class _Encoder:
     active: bool = True
     epochs_run: int = 0
 
-    def step(self, feats: Any, y: Any, cfg: AugmentConfig) -> float:
+    def step(self, feats: Any, y: Any, cfg: AugmentConfig, precision: Precision) -> float:
         self.backbone.encoders[self.k].train()
         self.classifier.train()
         masked = mask_frequencies(feats, self.rng, cfg)
-        logits = self.classifier(self.backbone.encode(self.k, masked))
-        loss = self.loss_fn(logits, y)
+        with autocast(precision):
+            logits = self.classifier(self.backbone.encode(self.k, masked))
+        loss = self.loss_fn(logits.float(), y)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -424,6 +429,9 @@ def fit_lidnet(
 
     from training.field_augment import build_field_bank
 
+    precision = resolve_precision(config.precision)
+    config = config.model_copy(update={"precision": precision})  # the card records the choice
+    log.info("lidnet: training steps in %s", precision)
     torch.manual_seed(config.seed)
     model_cfg = config.model.model_copy(update={"labels": labels})
     backbones: dict[str, tuple[Any, LidnetConfig]] = {NAME: (build_backbone(model_cfg), model_cfg)}
@@ -473,7 +481,7 @@ def fit_lidnet(
                 feats = front.features(x)
             y = torch.from_numpy(train.y[idx])
             for e in active:
-                losses[id(e)].append(e.step(feats, y, config.augment))
+                losses[id(e)].append(e.step(feats, y, config.augment, precision))
         train_s = time.perf_counter() - start
         eval_from = max(1, int(np.ceil(config.eval_from * planned)))
         evaluate = epoch == 1 or epoch >= eval_from or epoch == planned
