@@ -235,3 +235,19 @@ def test_squim_scores_reach_the_checks_and_gate_as_flags(
     checks = pq.read_table(result.checks_path).to_pandas()
     assert checks[["stoi", "pesq", "si_sdr"]].notna().all().all()
     assert not any("SQUIM" in w for w in result.warnings)
+
+
+def test_voice_leakage_runs_in_default_validation_and_finds_the_reencoded_copy(
+    validated: tuple[Injected, ValidationResult, Workdir],
+) -> None:
+    """The re-encoded test copy of a train recording (filed under another speaker id) is a
+    voice match too: the speaker-encoder check runs with the default config."""
+    import json
+
+    _, result, _ = validated
+    summary = json.loads((result.report_path.parent / "voice-leakage.json").read_text())
+    assert summary["encoder"]["package"].startswith("resemblyzer==")
+    pairs = {p["pair"]: p for p in summary["pairs"]}
+    assert pairs["test vs train"]["matched"] >= 1
+    q = result.quarantined.set_index("utterance_id")
+    assert reasons.LEAKAGE_VOICE in set(q.at["inj-resampled", "reasons"])
