@@ -32,7 +32,12 @@ log = logging.getLogger(__name__)
 
 MINI_SERVICE = "lid_mini"
 PREMIUM_SERVICE = "lid_premium"
-DEFAULT_MAX_ACCURACY_LOSS = 0.005  # the cascade may lose at most 0.5 points against premium
+# The cascade may answer with mini only where premium's dev accuracy is kept.  With 0.5
+# points of slack on dev (the allowance) one default run's cascade lost 1.3 points
+# against premium alone on held-out clean audio (mini answered 89 %); with none it kept
+# premium's accuracy (95.6 vs 95.3 %) and mini still answered 72 % (docs/history.md): the
+# held-out voices are farther from training than dev's, so the slack must be spent on dev.
+DEFAULT_MAX_ACCURACY_LOSS = 0.0
 
 
 @dataclass
