@@ -13,7 +13,8 @@ The backbone is a small deep ensemble: ``members`` encoders (seeds ``seed + k``)
 filterbank front end and their embeddings are concatenated.
 Output: one ``embedding`` vector per utterance, of the checkpoint's declared dimension
 (``embedding_dim × members``).
-Each utterance runs on its own (no padding ever enters the pooled statistics).
+Each utterance runs on its own (no padding ever enters the pooled statistics); an
+utterance longer than ``WINDOWED_FROM_S`` is the mean over windows of one length.
 """
 
 from __future__ import annotations
@@ -36,13 +37,23 @@ log = logging.getLogger(__name__)
 
 NAME = "lidnet"
 MINI_NAME = "lidnet-mini"  # the serving cascade's cheap first stage: one narrow encoder
-VERSION = "2"  # 2: ensemble of member encoders (``encoders.<k>``)
+VERSION = "3"  # 2: ensemble of member encoders (``encoders.<k>``); 3: long inputs windowed
 DEFAULT_DIM = 128  # per member
 DEFAULT_MEMBERS = 2
 WEIGHTS_FILE = "lidnet.safetensors"
 CONFIG_FILE = "lidnet.json"
 PRODUCTION_REF = f"{NAME}@production"
 MIN_SAMPLES = 1_600  # 0.1 s: shorter input is zero-padded to this
+# Inputs longer than WINDOWED_FROM_S are embedded as the mean of WINDOW_S windows every
+# WINDOW_HOP_S (the last one ends at the input's end), so one loud stretch of a long clip
+# moves one window's share of the embedding instead of the whole attentive pooling (and
+# each window is near the 3 s crops the network was trained on).  On 300 ~11 s clips (four
+# clean held-out files of one language joined), premium head, whole-utterance vs windowed:
+# clean 97.7 -> 99.7 %; a quarter of the clip under -5 dB noise 96.0 -> 97.3 %; a quarter
+# under an equally loud talker of another language 94.7 -> 97.7 %.
+WINDOW_S = 4.0
+WINDOW_HOP_S = 2.0
+WINDOWED_FROM_S = 8.0
 
 
 def production_ref(name: str = NAME) -> str:
@@ -312,13 +323,26 @@ class LidnetExtractor(Extractor):
         x = np.asarray(wave, dtype=np.float32).ravel()
         if x.size < MIN_SAMPLES:
             x = np.pad(x, (0, MIN_SAMPLES - x.size))
+        segments = long_input_windows(x, self.config.sample_rate)
         with torch.no_grad():
-            tensor = torch.from_numpy(x)[None].to(self.device)
-            emb = self.model(tensor)[0].float().cpu().numpy()
+            tensor = torch.from_numpy(segments).to(self.device)
+            emb = self.model(tensor).float().mean(dim=0).cpu().numpy()
         return np.asarray(emb, dtype=np.float32)
 
     def extract(self, waves: list[np.ndarray]) -> list[Row]:
         return [{"embedding": self.embed(w).tolist()} for w in waves]
+
+
+def long_input_windows(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(n, samples)``: ``x`` itself (n = 1) up to ``WINDOWED_FROM_S``, else its windows
+    of ``WINDOW_S`` every ``WINDOW_HOP_S``, the last one ending at the end of ``x``."""
+    if x.size <= int(WINDOWED_FROM_S * sample_rate):
+        return x[None]
+    width, hop = int(WINDOW_S * sample_rate), int(WINDOW_HOP_S * sample_rate)
+    starts = list(range(0, x.size - width + 1, hop))
+    if starts[-1] + width < x.size:
+        starts.append(x.size - width)
+    return np.stack([x[s : s + width] for s in starts])
 
 
 def entries() -> list[RegistryEntry]:
