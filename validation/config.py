@@ -97,9 +97,10 @@ class VoiceLeakageConfig(_Strict):
     On by default: embedding the default corpus (3,200 utterances of ~2.6 s) takes ~25 s on
     two CPU cores.  The threshold was chosen on the synthetic corpus
     (``benchmarks/voice_threshold.py``: no re-recorded copy missed, no false match among
-    480 utterances).  On the whole default corpus it matches 31 dev/test utterances to
-    train/dev ones of *other* espeak-ng variants with the same pitch and speed (GE2E hears
-    them as one voice), so matches are flagged, not quarantined (``DEFAULT_ACTIONS``).
+    480 utterances).  On the whole default corpus it matches 24 dev/test utterances (31
+    matches) to train/dev ones of *other* espeak-ng variants, mostly of the same pitch and
+    speed setting (GE2E hears them as one voice), so matches are flagged, not quarantined
+    (``DEFAULT_ACTIONS``).
     """
 
     enabled: bool = True
