@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ from pathlib import Path
 import pytest
 
 from nordlid.workdir import Workdir
+
+# shared helpers of several areas (lidnet_tiny) import as top-level modules
+sys.path.insert(0, str(Path(__file__).parent))
 
 # forced, not defaulted: a user's HF_HUB_OFFLINE=0 or WANDB_MODE=online must not send a
 # test to the network

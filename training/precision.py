@@ -8,19 +8,16 @@ backward and AdamW, 2 threads) took 94 ms instead of 133 ms (1.41x) on the devel
 machine's AMD EPYC, and a 7 min training budget fit 23 epochs instead of 19 — with no
 better accuracy (docs/history.md), so float32 stays the default.  Elsewhere bfloat16 is
 emulated and slower than float32, so ``auto`` picks it only when the CPU reports one of
-those flags.  Weights, optimiser state and the
-loss stay float32 (autocast casts only the operands of the matrix products).
+those flags.  Weights, optimiser state and the loss stay float32 (autocast casts only the
+operands of the matrix products).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
-
-log = logging.getLogger(__name__)
 
 Precision = Literal["fp32", "bf16"]
 RequestedPrecision = Literal["auto", "fp32", "bf16"]

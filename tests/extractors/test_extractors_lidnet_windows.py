@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lidnet_tiny import TINY
 
 from extractors.lidnet import (
     WINDOW_HOP_S,
     WINDOW_S,
     WINDOWED_FROM_S,
-    LidnetConfig,
     LidnetExtractor,
     build_backbone,
     long_input_windows,
@@ -17,9 +17,6 @@ from extractors.lidnet import (
 )
 
 SR = 16_000
-TINY = LidnetConfig(
-    channels=16, embedding_dim=8, n_mels=20, attention_channels=8, se_channels=8, res2net_scale=2
-)
 
 
 def test_windows_cover_a_long_input_and_end_at_its_end():
@@ -40,10 +37,11 @@ def extractor(tmp_path_factory: pytest.TempPathFactory) -> LidnetExtractor:
     import torch
 
     torch.manual_seed(0)
-    backbone = build_backbone(TINY.model_copy(update={"labels": ["da", "sv"]}))
+    config = TINY.model_copy(update={"labels": ["da", "sv"]})
+    backbone = build_backbone(config)
     backbone.eval()
     directory = tmp_path_factory.mktemp("lidnet")
-    save_checkpoint(directory, backbone, TINY.model_copy(update={"labels": ["da", "sv"]}))
+    save_checkpoint(directory, backbone, config)
     return LidnetExtractor(checkpoint=str(directory))
 
 

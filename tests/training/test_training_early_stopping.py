@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lidnet_tiny import TINY
 
 from training.early_stopping import EarlyStopping
 from training.metrics import macro_f1
@@ -72,19 +73,10 @@ def test_lidnet_member_keeps_its_best_dev_epoch():
     import pandas as pd
     import torch
 
-    from extractors.lidnet import LidnetConfig
     from training.field_augment import FieldBank
     from training.lidnet_train import LabelledAudio, LidnetTrainConfig, _predict, fit_lidnet
 
-    tiny = LidnetConfig(
-        channels=16,
-        embedding_dim=8,
-        n_mels=20,
-        attention_channels=8,
-        se_channels=8,
-        res2net_scale=2,
-        members=1,
-    )
+    tiny = TINY.model_copy(update={"members": 1})
     rng = np.random.default_rng(0)
     sr = 16_000
 

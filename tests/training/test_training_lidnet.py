@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from lidnet_tiny import TINY, TINY_MINI
 
 from extractors import registry as extractor_registry
 from extractors.lidnet import MINI_NAME, LidnetConfig, lidnet_spec
@@ -21,10 +22,6 @@ from training.lidnet_train import (
 from training.registry import ModelRegistry
 
 SR = 16_000
-TINY = LidnetConfig(
-    channels=16, embedding_dim=8, n_mels=20, attention_channels=8, se_channels=8, res2net_scale=2
-)
-TINY_MINI = TINY.model_copy(update={"channels": 8, "embedding_dim": 4, "members": 1})
 # a small field bank: two rooms, one babble clip per non-target language
 SMALL_BANK = AugmentConfig(rirs=2, babble_per_language=1)
 

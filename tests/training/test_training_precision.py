@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from lidnet_tiny import TINY
 
-from extractors.lidnet import LidnetConfig
 from training.field_augment import FieldBank
 from training.lidnet_train import LabelledAudio, LidnetTrainConfig, fit_lidnet
 from training.precision import cpu_flags, resolve_precision
-
-TINY = LidnetConfig(
-    channels=16, embedding_dim=8, n_mels=20, attention_channels=8, se_channels=8, res2net_scale=2
-)
 
 
 def test_auto_picks_bf16_only_with_native_cpu_support():
