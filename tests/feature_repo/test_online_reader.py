@@ -36,8 +36,8 @@ def test_one_utterance_reads_exactly_what_a_batch_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     workdir, _ = redis_store
-    # a service over two views, so an utterance can be partly present
-    monkeypatch.setitem(recipes.RECIPES, "lid_fusion", ("acoustic", "lidnet"))
+    # a recipe service over two views, so an utterance can be partly present
+    monkeypatch.setitem(recipes.RECIPES, "lid_pair", ("acoustic", "lidnet"))
     corpus = write_corpus(workdir, test_specs, n=4)
     acoustic = next(s for s in test_specs if s.name == "acoustic")
     # a null float scalar and a NaN one (Feast stores both as an empty feast.Value)
@@ -51,23 +51,23 @@ def test_one_utterance_reads_exactly_what_a_batch_reads(
     store.materialize(workdir)
 
     ids = [corpus.ids[1], "odd-1", "no-such-utterance"]
-    batch = store.online_features(workdir, "lid_fusion", ids)
+    batch = store.online_features(workdir, "lid_pair", ids)
     assert batch["found"].tolist() == [True, False, False]
     assert batch["missing_views"].tolist() == [[], ["lidnet"], ["acoustic", "lidnet"]]
     for i, uid in enumerate(ids):
-        one = store.online_features(workdir, "lid_fusion", [uid])
+        one = store.online_features(workdir, "lid_pair", [uid])
         assert list(one.columns) == list(batch.columns)
         assert one["found"].dtype == bool and len(one) == 1
         for col in batch.columns:
             assert _same(one[col].iloc[0], batch[col].iloc[i]) or (
                 col == "missing_views" and one[col].iloc[0] == batch[col].iloc[i]
             ), f"{uid} {col}: {one[col].iloc[0]!r} != {batch[col].iloc[i]!r}"
-    odd_row = store.online_features(workdir, "lid_fusion", ["odd-1"]).iloc[0]
+    odd_row = store.online_features(workdir, "lid_pair", ["odd-1"]).iloc[0]
     assert odd_row["acoustic__speech_ratio"] is None
     assert odd_row["acoustic__pitch_hz"] is None
     assert odd_row["lidnet__embedding"] is None
     assert isinstance(odd_row["acoustic__mfcc_mean"], np.ndarray)
-    reader = store._reader(store._handle(workdir), "lid_fusion")
+    reader = store._reader(store._handle(workdir), "lid_pair")
     names, columns, found, missing = reader.read_columns([corpus.ids[1]])
     assert found == [True] and missing == [[]] and len(names) == len(columns)
     want = corpus.tables["acoustic"].column("speech_ratio")[1].as_py()

@@ -12,9 +12,14 @@ from nordlid.workdir import Workdir
 from training import comparisons
 
 
-def test_fusion_recipe_needs_both_views() -> None:
-    assert resolve_recipe("lid_fusion", ["acoustic", "lidnet"]) == []
-    assert resolve_recipe("lid_fusion", ["whisper_base", "lidnet"]) == ["lidnet", "whisper_base"]
+def test_premium_adds_whisper_base_to_lidnet_once_extracted() -> None:
+    assert resolve_recipe("lid_premium", ["acoustic", "lidnet"]) == ["lidnet"]
+    both = ["acoustic", "whisper_base", "lidnet"]
+    assert resolve_recipe("lid_premium", both) == ["lidnet", "whisper_base"]
+    # registered, but its packaged weights were absent: premium is lidnet alone
+    assert resolve_recipe("lid_premium", both, extracted=["acoustic", "lidnet"]) == ["lidnet"]
+    # no lidnet yet: one fallback backbone, not Whisper twice
+    assert resolve_recipe("lid_premium", ["acoustic", "whisper_base"]) == ["whisper_base"]
 
 
 def test_comparisons_follow_the_extracted_features(
@@ -40,5 +45,5 @@ def test_comparisons_follow_the_extracted_features(
     comparisons.train_comparisons(wd, track=False)
     assert calls == [
         ("lid_whisper_base", "lda", "lid-whisper-base"),
-        ("lid_fusion", "lda", "lid-fusion"),
+        ("lid_lidnet", "lda", "lid-lidnet"),
     ]
