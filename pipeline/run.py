@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from extractors.lidnet import DEFAULT_MEMBERS
 from extractors.lidnet import MINI_NAME as LIDNET_MINI_NAME
 from extractors.lidnet import NAME as LIDNET
 from nordlid import __version__
@@ -80,6 +81,12 @@ class RunConfig(BaseModel):
         gt=0,
         description="Wall-clock budget of lidnet training: the first epoch's time decides how "
         "many epochs fit, and the learning-rate schedule anneals over those.",
+    )
+    lidnet_members: int = Field(
+        DEFAULT_MEMBERS,
+        ge=1,
+        description="Encoders of the premium lidnet ensemble (each one more costs about as "
+        "much training time per epoch as the first).",
     )
     lidnet_precision: Literal["auto", "fp32", "bf16"] = Field(
         "fp32",
@@ -216,11 +223,13 @@ def stage_extract(wd: Workdir, names: list[str] | None) -> list[str]:
 
 
 def stage_lidnet(wd: Workdir, cfg: RunConfig) -> None:
+    from extractors.lidnet import LidnetConfig
     from training.lidnet_train import LidnetTrainConfig, train_lidnet
 
     train_lidnet(
         wd,
         config=LidnetTrainConfig(
+            model=LidnetConfig(members=cfg.lidnet_members),
             epochs=cfg.lidnet_epochs,
             max_minutes=cfg.lidnet_minutes,
             precision=cfg.lidnet_precision,
@@ -453,7 +462,7 @@ STAGES: tuple[PipelineStage, ...] = (
         lambda c: stage_lidnet(c.wd, c.cfg),
         deps=lambda wd: [wd.validated_manifest],
         outs=lambda wd: [wd.models / n for n in TRAINED_BACKBONES],
-        params=("lidnet_epochs", "lidnet_minutes", "lidnet_precision"),
+        params=("lidnet_epochs", "lidnet_minutes", "lidnet_members", "lidnet_precision"),
         code=("training",),
         enabled=lambda cfg: cfg.train_lidnet,
     ),
