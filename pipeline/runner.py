@@ -23,18 +23,22 @@ log = logging.getLogger(__name__)
 
 
 def fingerprint(paths: Iterable[Path]) -> str:
-    """Hash of (relative path, size, mtime_ns) of every file under ``paths``."""
+    """Hash of (relative path, size, mtime_ns) of every file under ``paths``.
+
+    Paths enter relative to each root's parent, so a work directory that was moved or
+    copied with its timestamps (``cp -a``) keeps its stages up to date."""
     h = hashlib.sha256()
     for root in paths:
         if not root.exists():
-            h.update(f"missing:{root}".encode())
+            h.update(f"missing:{root.name}".encode())
             continue
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for f in files:
             if f.name.startswith(".") and f.name.endswith(".tmp"):
                 continue
             st = f.stat()
-            h.update(f"{f}:{st.st_size}:{st.st_mtime_ns};".encode())
+            rel = f.relative_to(root.parent)
+            h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()
 
 

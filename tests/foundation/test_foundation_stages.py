@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,30 @@ def test_stage_skips_when_inputs_unchanged_and_reruns_when_changed(tmp_path: Pat
     out.unlink()
     runner.run(changed)
     assert len(calls) == 4 and out.read_text() == "BB"
+
+
+def test_a_copied_work_directory_keeps_its_stages_up_to_date(tmp_path: Path) -> None:
+    def stage_in(root: Path, calls: list[str]) -> Stage:
+        def action() -> None:
+            calls.append(str(root))
+            (root / "out.txt").write_text("x")
+
+        data = root / "data"
+        return Stage("s", action, deps=[data], outs=[root / "out.txt"], params={"k": 1})
+
+    first = tmp_path / "first"
+    (first / "data").mkdir(parents=True)
+    (first / "data" / "in.txt").write_text("a")
+    calls: list[str] = []
+    StageRunner(first / "stamps").run(stage_in(first, calls))
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)  # copy2: sizes and mtimes kept, as `cp -a` keeps them
+    runner = StageRunner(copy / "stamps")
+    runner.run(stage_in(copy, calls))
+    assert calls == [str(first)] and runner.results["s"].startswith("skipped")
+    (copy / "data" / "in.txt").write_text("changed")
+    runner.run(stage_in(copy, calls))
+    assert calls == [str(first), str(copy)]
 
 
 def test_failed_stage_leaves_no_stamp(tmp_path: Path) -> None:
