@@ -301,7 +301,7 @@ def plan_run(
     extracted with the extractor's spec fingerprint are dropped.  The extractor is built on
     ``device`` (a missing checkpoint is reported, not raised; non-default parameters change
     the fingerprint); when work remains, stale temp files are removed and parts of other
-    fingerprints are moved to ``_superseded/`` — parts are then written with
+    fingerprints are moved to ``data/superseded/`` — parts are then written with
     :func:`extractors.store.write_part` carrying :func:`run_lineage`.
     """
     directory = workdir.feature_dir(name)
@@ -331,9 +331,10 @@ def plan_run(
 
     if directory.exists():
         clean_stale_temps(directory)
-    moved = supersede_other_versions(directory, fingerprint)
+    archive = workdir.superseded_dir(name)
+    moved = supersede_other_versions(directory, fingerprint, archive)
     if moved:
-        log.info("%s: moved %d part(s) of an older version to _superseded/", name, len(moved))
+        log.info("%s: moved %d part(s) of an older version to %s", name, len(moved), archive)
     return RunPlan(run, directory, fingerprint, batches, extractor)
 
 

@@ -4,8 +4,10 @@
   Parquet reader) is fsync'ed and renamed, so a killed run never leaves a half-written part.
 - Each part's Parquet schema metadata holds the lineage JSON under ``nordlid.lineage``,
   including the spec fingerprint (name, version, columns, parameters, checkpoint).
-- Parts of an older fingerprint are moved to ``_superseded/`` (ignored by pyarrow/Feast
-  readers because of the leading underscore) when a new version is extracted.
+- Parts of an older fingerprint are moved out of the view directory, to
+  ``data/superseded/<extractor>/<fingerprint>/`` (:meth:`Workdir.superseded_dir`), when a
+  new version is extracted: Feast's file offline store reads every folder under a source
+  path, so old rows left beside the new ones would enter point-in-time joins.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from nordlid.workdir import Workdir
 log = logging.getLogger(__name__)
 
 LINEAGE_KEY = b"nordlid.lineage"
-SUPERSEDED = "_superseded"
 PART_GLOB = "part-*.parquet"
+LEGACY_SUPERSEDED = "_superseded"  # inside the view directory, before data/superseded/
 
 
 class FeaturesNotFoundError(NordlidError):
@@ -168,17 +170,27 @@ def done_ids(directory: Path, fingerprint: str) -> set[str]:
     return done
 
 
-def supersede_other_versions(directory: Path, fingerprint: str) -> list[Path]:
-    """Move parts of any other spec fingerprint to ``_superseded/<fingerprint>/``.
+def supersede_other_versions(directory: Path, fingerprint: str, archive: Path) -> list[Path]:
+    """Move parts of any other spec fingerprint to ``archive/<their fingerprint>/``.
 
     Parts without lineage (rows pushed through Feast's push source) are left in place.
+    A ``_superseded/`` folder inside ``directory`` (where earlier nordlid versions kept old
+    parts, and where Feast still joined them) is moved to ``archive`` as well.
     """
     moved: list[Path] = []
+    legacy = directory / LEGACY_SUPERSEDED
+    if legacy.is_dir():
+        for old in sorted(legacy.rglob(PART_GLOB)):
+            target = archive / old.relative_to(legacy)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(old), target)
+            moved.append(target)
+        shutil.rmtree(legacy)
     for path in part_files(directory):
         other = read_lineage(path).get("spec_fingerprint")
         if other is None or other == fingerprint:
             continue
-        target_dir = directory / SUPERSEDED / str(other)
+        target_dir = archive / str(other)
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / path.name
         shutil.move(str(path), target)

@@ -41,19 +41,11 @@ class ViewSchema:
 
 
 def parquet_files(path: Path) -> list[Path]:
-    """The Parquet files a reader of ``path`` sees: like pyarrow's (and so Feast's) dataset
-    discovery, any file or folder whose name starts with ``_`` or ``.`` is skipped — the
-    ``_superseded/`` parts of an older extractor version are not part of the view."""
     if path.is_file():
         return [path]
     if not path.is_dir():
         return []
-    hidden = ("_", ".")
-    return sorted(
-        p
-        for p in path.rglob("*.parquet")
-        if p.is_file() and not any(part.startswith(hidden) for part in p.relative_to(path).parts)
-    )
+    return sorted(p for p in path.rglob("*.parquet") if p.is_file())
 
 
 def _signature(path: Path) -> str:

@@ -65,6 +65,12 @@ class Workdir:
     def feature_dir(self, extractor: str) -> Path:
         return self.features / extractor
 
+    def superseded_dir(self, extractor: str) -> Path:
+        """Parts of older versions of ``extractor``'s features: outside its view directory,
+        so no Feast reader (the file offline store reads every folder under a source path)
+        can join them."""
+        return self.data / "superseded" / extractor
+
     @property
     def feast(self) -> Path:
         """Feast's registry and embedded online store live here."""

@@ -147,14 +147,22 @@ def test_version_bump_re_extracts_and_supersedes(
     # rows pushed through Feast's push source carry no lineage: they are left in place
     pushed = workdir.feature_dir("acoustic") / "part-push-test.parquet"
     pq.write_table(pq.read_table(old_parts[0]).replace_schema_metadata(None).slice(0, 1), pushed)
+    # a work directory of an earlier nordlid kept old parts inside the view directory
+    legacy = workdir.feature_dir("acoustic") / "_superseded" / "0ld"
+    legacy.mkdir(parents=True)
+    pq.write_table(pq.read_table(old_parts[0]), legacy / "part-legacy.parquet")
     monkeypatch.setattr(acoustic_params, "ACOUSTIC_VERSION", "99-test")
     run = _run(workdir, batch_seconds=6.0)["acoustic"]
     assert run.extracted == len(signal_manifest) and run.skipped == 0
     new_parts = [p for p in _parts(workdir) if p != pushed]
     assert pushed.exists()
     assert not set(new_parts) & set(old_parts)
-    superseded = list((workdir.feature_dir("acoustic") / "_superseded").rglob("part-*.parquet"))
-    assert len(superseded) == len(old_parts)
+    superseded = list(workdir.superseded_dir("acoustic").rglob("part-*.parquet"))
+    assert len(superseded) == len(old_parts) + 1
+    assert (workdir.superseded_dir("acoustic") / "0ld" / "part-legacy.parquet").is_file()
+    # nothing of the old version is left where Feast's file source reads the view
+    in_view = set(workdir.feature_dir("acoustic").rglob("*.parquet"))
+    assert in_view == {*new_parts, pushed}
     for path in new_parts:
         lineage = json.loads(pq.read_schema(path).metadata[LINEAGE_KEY])
         assert lineage["extractor_version"] == "99-test"

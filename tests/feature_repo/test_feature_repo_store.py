@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from extractors.spec import ExtractorSpec
@@ -194,26 +193,6 @@ def test_wrong_vector_length_fails_naming_view_feature_and_both_lengths(
         assert part in message, message
     # nothing was written for that view
     assert store.online_features(workdir, "lid_whisper_tiny", ["x"])["found"].tolist() == [False]
-
-
-def test_superseded_parts_of_another_dimension_are_not_part_of_the_view(
-    sqlite_store: Workdir, test_specs: list[ExtractorSpec]
-) -> None:
-    """A retrained backbone of another embedding size moves the old parts to
-    ``_superseded/``: Feast's readers skip them, and so must the length check."""
-    workdir = sqlite_store
-    spec = next(s for s in test_specs if s.name == "whisper-tiny")
-    write_features(workdir, feature_rows(spec, ["x", "y"]), "whisper-tiny", "good")
-    old = feature_rows(spec, ["x"], lengths={"layer02_std": 10})
-    superseded = workdir.feature_dir("whisper-tiny") / "_superseded" / "0123abcd"
-    superseded.mkdir(parents=True)
-    pq.write_table(old, superseded / "part-old.parquet")
-    store.apply(workdir)
-    store.materialize(workdir)
-    assert store.online_features(workdir, "lid_whisper_tiny", ["x", "y"])["found"].tolist() == [
-        True,
-        True,
-    ]
 
 
 def test_push_serves_new_utterances_online_and_optionally_offline(
