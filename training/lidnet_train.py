@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +29,7 @@ from nordlid.audio import TARGET_SAMPLE_RATE
 from nordlid.errors import NordlidError
 from nordlid.workdir import Workdir
 from training.early_stopping import EarlyStopping
+from training.encoder_lanes import Lanes, LaneSettings, plan_lanes, prefetch
 from training.field_augment import FieldBank
 from training.lr_schedule import OneCycle
 from training.metrics import class_weights, macro_f1
@@ -119,6 +120,10 @@ class LidnetTrainConfig(BaseModel):
     # float32 by default: in the 7 min budget bf16 fit 23 epochs instead of 19 but scored
     # the same (test 94.8 vs 94.6 %, held-out 86.8 vs 87.9 % overall; docs/history.md)
     precision: RequestedPrecision = "fp32"
+    # the encoders step on parallel lanes (torch's threads split between them; one lane
+    # per thread on a 2-core machine), each encoder in a fixed lane order with its own
+    # random stream; the next batch is augmented on a worker thread meanwhile
+    parallel_encoders: bool = True
 
 
 @dataclass
@@ -339,6 +344,7 @@ class _Encoder:
     history: list[dict[str, float]]
     active: bool = True
     epochs_run: int = 0
+    cost: float = 1.0  # relative step cost (its channels), for balancing the lanes
 
     def step(self, feats: Any, y: Any, cfg: AugmentConfig, precision: Precision) -> float:
         self.backbone.encoders[self.k].train()
@@ -393,7 +399,30 @@ def _start_encoder(
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     stopper = EarlyStopping(config.patience, [encoder, classifier])
     rng = np.random.default_rng(seed)
-    return _Encoder(name, module, k, classifier, opt, sched, cycle, loss_fn, rng, stopper, [])
+    return _Encoder(
+        name, module, k, classifier, opt, sched, cycle, loss_fn, rng, stopper, [],
+        cost=float(arch.channels),
+    )  # fmt: skip
+
+
+def _epoch_batches(
+    train: LabelledAudio,
+    config: LidnetTrainConfig,
+    steps: int,
+    rng: np.random.Generator,
+    bank: FieldBank | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's ``(indices, augmented crops)``: a permutation of the train split in
+    batches of ``config.batch_size`` (a last batch of one is dropped: batch norm needs
+    two), each batch cropped to a length drawn from ``[min_crop_s, crop_s]``."""
+    lo, hi = int(config.min_crop_s * SAMPLE_RATE), int(config.crop_s * SAMPLE_RATE)
+    order = rng.permutation(len(train.waves))
+    for s in range(steps):
+        idx = order[s * config.batch_size : (s + 1) * config.batch_size]
+        if len(idx) < 2:
+            continue
+        n = int(rng.integers(min(lo, hi), hi + 1))
+        yield idx, make_batch(train.waves, idx, n, rng, config.augment, bank)
 
 
 def _mean_logits_classifier(heads: list[Any], dim: int) -> Any:
@@ -429,6 +458,7 @@ def fit_lidnet(
     import torch
 
     from training.field_augment import build_field_bank
+    from validation.speech_quality import torch_threads
 
     precision = resolve_precision(config.precision)
     config = config.model_copy(update={"precision": precision})  # the card records the choice
@@ -461,7 +491,81 @@ def fit_lidnet(
     front = backbones[NAME][0]  # every backbone shares this front end
     dev_feats = _DevFeatures.compute(front, dev)
     rng = np.random.default_rng(config.seed)
-    lo, hi = int(config.min_crop_s * SAMPLE_RATE), int(config.crop_s * SAMPLE_RATE)
+    lanes = LaneSettings.for_budget(
+        len(encoders), torch.get_num_threads(), config.parallel_encoders
+    )
+    log.info(
+        "lidnet: %d encoder(s) on %d lane(s) of %d torch thread(s)",
+        len(encoders),
+        lanes.lanes,
+        lanes.threads_per_lane,
+    )
+    with Lanes(lanes.lanes) as pool, torch_threads(lanes.threads_per_lane):
+        training_time = _train_epochs(
+            encoders, front, train, dev_feats, labels, config, steps, rng, bank, precision,
+            pool, on_epoch,
+        )  # fmt: skip
+    for e in encoders:
+        e.stopper.restore()
+    results: dict[str, LidnetResult] = {}
+    for name, (backbone, cfg) in backbones.items():
+        mine = [e for e in encoders if e.name == name]
+        classifier = (
+            mine[0].classifier
+            if len(mine) == 1
+            else _mean_logits_classifier([e.classifier for e in mine], cfg.embedding_dim)
+        )
+        backbone.eval()
+        classifier.eval()
+        if len(mine) == 1:
+            f1 = mine[0].stopper.best_score
+        else:
+            proba, _ = _predict(backbone, classifier, dev.waves)
+            f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
+        log.info(
+            "%s (%d encoder%s): dev macro-F1 %.4f (encoders %s)",
+            name,
+            len(mine),
+            "s" if len(mine) > 1 else "",
+            f1,
+            ", ".join(f"{e.stopper.best_score:.4f}@{e.stopper.best_epoch}" for e in mine),
+        )
+        own = {"model": cfg} if name == NAME else {"model": cfg, "mini": None}
+        results[name] = LidnetResult(
+            backbone=backbone,
+            classifier=classifier,
+            config=config.model_copy(update=own),
+            labels=labels,
+            training_time_s=training_time,
+            epochs_run=sum(e.epochs_run for e in mine),
+            best_epoch=mine[-1].stopper.best_epoch,
+            best_dev_macro_f1=f1,
+            history=[row for e in mine for row in e.history],
+        )
+    premium = results[NAME]
+    premium.mini = results.get(MINI_NAME)
+    return premium
+
+
+def _train_epochs(
+    encoders: list[_Encoder],
+    front: Any,
+    train: LabelledAudio,
+    dev_feats: _DevFeatures,
+    labels: list[str],
+    config: LidnetTrainConfig,
+    steps: int,
+    rng: np.random.Generator,
+    bank: FieldBank | None,
+    precision: Precision,
+    pool: Lanes,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+) -> float:
+    """The epoch loop of :func:`fit_lidnet`: every active encoder steps on each shared
+    batch (on ``pool``'s lanes), dev macro-F1 from ``eval_from`` on, early stopping, the
+    schedule resized after epoch 1 to the epochs that fit the budget.  Returns seconds."""
+    import torch
+
     planned = config.epochs  # resized after epoch 1 to what fits max_minutes
     start = time.perf_counter()
     epoch = 0
@@ -470,25 +574,29 @@ def fit_lidnet(
         active = [e for e in encoders if e.active]
         if not active:
             break
-        order = rng.permutation(len(train.waves))
+        plan = plan_lanes([e.cost for e in active], pool.size)
         losses: dict[int, list[float]] = {id(e): [] for e in active}
-        for s in range(steps):
-            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
-            if len(idx) < 2:  # batch norm needs two examples
-                continue
-            n = int(rng.integers(min(lo, hi), hi + 1))
-            x = torch.from_numpy(make_batch(train.waves, idx, n, rng, config.augment, bank))
+        for idx, crops in prefetch(_epoch_batches(train, config, steps, rng, bank)):
             with torch.no_grad():
-                feats = front.features(x)
+                feats = front.features(torch.from_numpy(crops))
             y = torch.from_numpy(train.y[idx])
-            for e in active:
-                losses[id(e)].append(e.step(feats, y, config.augment, precision))
+            step_losses = pool.map(
+                lambda e: e.step(feats, y, config.augment, precision),  # noqa: B023 - run now
+                active,
+                plan,
+            )
+            for e, loss in zip(active, step_losses, strict=True):
+                losses[id(e)].append(loss)
         train_s = time.perf_counter() - start
         eval_from = max(1, int(np.ceil(config.eval_from * planned)))
         evaluate = epoch == 1 or epoch >= eval_from or epoch == planned
-        for e in active:
+        scores = (
+            pool.map(lambda e: e.dev_macro_f1(dev_feats, labels), active, plan)
+            if evaluate
+            else [float("nan")] * len(active)
+        )
+        for e, f1 in zip(active, scores, strict=True):
             e.epochs_run = epoch
-            f1 = e.dev_macro_f1(dev_feats, labels) if evaluate else float("nan")
             row = {
                 "member": float(e.k if e.name == NAME else -1),
                 "epoch": float(epoch),
@@ -536,47 +644,7 @@ def fit_lidnet(
                 planned,
             )
             break
-    for e in encoders:
-        e.stopper.restore()
-    training_time = time.perf_counter() - start
-    results: dict[str, LidnetResult] = {}
-    for name, (backbone, cfg) in backbones.items():
-        mine = [e for e in encoders if e.name == name]
-        classifier = (
-            mine[0].classifier
-            if len(mine) == 1
-            else _mean_logits_classifier([e.classifier for e in mine], cfg.embedding_dim)
-        )
-        backbone.eval()
-        classifier.eval()
-        if len(mine) == 1:
-            f1 = mine[0].stopper.best_score
-        else:
-            proba, _ = _predict(backbone, classifier, dev.waves)
-            f1 = macro_f1(labels, dev.y, proba) if len(dev.y) else 0.0
-        log.info(
-            "%s (%d encoder%s): dev macro-F1 %.4f (encoders %s)",
-            name,
-            len(mine),
-            "s" if len(mine) > 1 else "",
-            f1,
-            ", ".join(f"{e.stopper.best_score:.4f}@{e.stopper.best_epoch}" for e in mine),
-        )
-        own = {"model": cfg} if name == NAME else {"model": cfg, "mini": None}
-        results[name] = LidnetResult(
-            backbone=backbone,
-            classifier=classifier,
-            config=config.model_copy(update=own),
-            labels=labels,
-            training_time_s=training_time,
-            epochs_run=sum(e.epochs_run for e in mine),
-            best_epoch=mine[-1].stopper.best_epoch,
-            best_dev_macro_f1=f1,
-            history=[row for e in mine for row in e.history],
-        )
-    premium = results[NAME]
-    premium.mini = results.get(MINI_NAME)
-    return premium
+    return time.perf_counter() - start
 
 
 def _epochs_that_fit(config: LidnetTrainConfig, train_s: float, eval_s: float) -> int:
