@@ -400,9 +400,19 @@ def _start_encoder(
     stopper = EarlyStopping(config.patience, [encoder, classifier])
     rng = np.random.default_rng(seed)
     return _Encoder(
-        name, module, k, classifier, opt, sched, cycle, loss_fn, rng, stopper, [],
+        name,
+        module,
+        k,
+        classifier,
+        opt,
+        sched,
+        cycle,
+        loss_fn,
+        rng,
+        stopper,
+        [],
         cost=float(arch.channels),
-    )  # fmt: skip
+    )
 
 
 def _epoch_batches(
@@ -502,9 +512,19 @@ def fit_lidnet(
     )
     with Lanes(lanes.lanes) as pool, torch_threads(lanes.threads_per_lane):
         training_time = _train_epochs(
-            encoders, front, train, dev_feats, labels, config, steps, rng, bank, precision,
-            pool, on_epoch,
-        )  # fmt: skip
+            encoders,
+            front,
+            train,
+            dev_feats,
+            labels,
+            config,
+            steps,
+            rng,
+            bank,
+            precision,
+            pool,
+            on_epoch,
+        )
     for e in encoders:
         e.stopper.restore()
     results: dict[str, LidnetResult] = {}
