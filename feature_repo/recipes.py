@@ -9,10 +9,12 @@ nordlid's own ``lidnet`` embedding beside the statistics of real pretrained Whis
 available backbone, in the order listed.
 
 Why Whisper joins premium: lidnet is trained here on synthetic speech only, Whisper on
-real multilingual speech.  Over three default runs the head over both against the head
-over lidnet alone, on the run's 800 held-out files: degraded +2.9, +3.4 and -1.2 points,
-clean 0, +0.5 and -0.3 (docs/history.md) — more robust in rooms and under babble, and
-Whisper's encoder (~0.1 s of CPU per clip) runs only for the requests mini escalates.
+real multilingual speech.  Over five default runs the head over both against the head
+over lidnet alone, on the run's 800 held-out files: degraded +2.9, +3.4, +2.3, -1.2 and
+-1.4 points, clean 0, +0.5, -0.3, -0.3 and -0.5, test +1.0 to +1.2 in every run
+(docs/history.md) — better on average, not in every run.  Whisper's encoder runs only for
+the requests mini escalates (premium-only requests cost 72 CPU-ms against mini's 18 in
+``benchmarks/cascade.py``).
 
 Premium leaves the acoustic statistics out: the 762 MFCC/SDC statistics describe the voice
 as much as the language, and a head over acoustic + lidnet fitted the training voices —

@@ -122,7 +122,7 @@ class LidnetTrainConfig(BaseModel):
     precision: RequestedPrecision = "fp32"
     # the encoders step on parallel lanes (torch's threads split between them; one lane
     # per thread on a 2-core machine), each encoder in a fixed lane order with its own
-    # random stream; the next batch is augmented on a worker thread meanwhile
+    # random stream.  Either way the next batch is augmented on a worker thread meanwhile
     parallel_encoders: bool = True
 
 

@@ -78,8 +78,10 @@ def test_prefetch_keeps_the_order_of_a_random_stream_and_raises_its_errors() -> 
     with pytest.raises(OSError, match="disk gone"):
         list(prefetch(broken()))
     # a consumer that stops early does not leave the worker blocked
-    first = next(iter(prefetch(iter(range(100)))))
-    assert first == 0
+    early = prefetch(iter(range(100)))
+    assert next(early) == 0
+    early.close()
+    assert not any(t.name == "nordlid-prefetch" for t in threading.enumerate())
 
 
 def test_training_on_lanes_does_not_depend_on_thread_timing() -> None:
