@@ -40,6 +40,11 @@ def extract(
     num_cpus: int | None = typer.Option(
         None, "--num-cpus", min=1, help="CPUs of a local Ray instance (--engine ray)."
     ),
+    parallel: bool = typer.Option(
+        False,
+        "--parallel",
+        help="Run the extractors side by side, torch's threads split over them (local engine).",
+    ),
 ) -> None:
     """Extract features for the validated manifest into data/features/<extractor>/."""
     from extractors.engine import run_extraction
@@ -60,7 +65,12 @@ def extract(
         )
     elif engine == "local":
         summary = run_extraction(
-            Workdir.from_env(), names, device=device, batch_seconds=batch_seconds, limit=limit
+            Workdir.from_env(),
+            names,
+            device=device,
+            batch_seconds=batch_seconds,
+            limit=limit,
+            parallel=parallel,
         )
     else:
         raise typer.BadParameter(f"{engine!r}: choose local or ray", param_hint="--engine")

@@ -586,14 +586,17 @@ def _train_epochs(
     schedule resized after epoch 1 to the epochs that fit the budget.  Returns seconds."""
     import torch
 
-    planned = config.epochs  # resized after epoch 1 to what fits max_minutes
+    planned = config.epochs  # resized after epoch 1 to what fits max_minutes, then shrunk
     start = time.perf_counter()
+    train_times: list[float] = []  # per epoch, without the dev evaluation
+    eval_s = 0.0  # the latest dev evaluation's seconds
     epoch = 0
     while epoch < planned:
         epoch += 1
         active = [e for e in encoders if e.active]
         if not active:
             break
+        epoch_start = time.perf_counter()
         plan = plan_lanes([e.cost for e in active], pool.size)
         losses: dict[int, list[float]] = {id(e): [] for e in active}
         for idx, crops in prefetch(_epoch_batches(train, config, steps, rng, bank)):
@@ -607,14 +610,18 @@ def _train_epochs(
             )
             for e, loss in zip(active, step_losses, strict=True):
                 losses[id(e)].append(loss)
-        train_s = time.perf_counter() - start
+        train_s = time.perf_counter() - epoch_start
+        train_times.append(train_s)
         eval_from = max(1, int(np.ceil(config.eval_from * planned)))
         evaluate = epoch == 1 or epoch >= eval_from or epoch == planned
+        eval_start = time.perf_counter()
         scores = (
             pool.map(lambda e: e.dev_macro_f1(dev_feats, labels), active, plan)
             if evaluate
             else [float("nan")] * len(active)
         )
+        if evaluate:
+            eval_s = time.perf_counter() - eval_start
         for e, f1 in zip(active, scores, strict=True):
             e.epochs_run = epoch
             row = {
@@ -639,9 +646,11 @@ def _train_epochs(
                     e.active = False
         elapsed = time.perf_counter() - start
         if epoch == 1:
-            planned = _epochs_that_fit(config, train_s, elapsed - train_s)
-            for e in encoders:
-                e.cycle.resize(steps * planned)
+            planned = _epochs_that_fit(config, train_s, eval_s)
+        else:
+            planned = _replanned_epochs(config, planned, epoch, elapsed, train_times, eval_s)
+        for e in encoders:
+            e.cycle.resize(steps * planned)
         log.info(
             "lidnet epoch %d/%d (%.0f s): %s",
             epoch,
@@ -684,6 +693,50 @@ def _epochs_that_fit(config: LidnetTrainConfig, train_s: float, eval_s: float) -
             config.max_minutes,
         )
     return max(1, min(config.epochs, fit))
+
+
+def _replanned_epochs(
+    config: LidnetTrainConfig,
+    planned: int,
+    epoch: int,
+    elapsed: float,
+    train_times: list[float],
+    eval_s: float,
+    recent: int = 3,
+) -> int:
+    """``planned``, or fewer epochs when the rest no longer fits ``config.max_minutes``.
+
+    After epoch ``epoch`` (``elapsed`` seconds in), each remaining epoch is expected to take
+    the median training time of the last ``recent`` epochs, plus ``eval_s`` where it evaluates
+    on dev (from ``eval_from`` on).  The first epoch's estimate runs low when later epochs
+    slow down (evaluations begin, the machine gets busier: a run planned 28 epochs of 7 min
+    from its first and took 7.5): the schedule then shrinks, never grows, so the annealed
+    end of the one-cycle schedule lands inside the budget.  With no time left the run ends
+    after this epoch.
+    """
+    budget = config.max_minutes * 60.0
+    per_epoch = float(np.median(train_times[-recent:])) if train_times else 0.0
+    eval_from = max(1, int(np.ceil(config.eval_from * planned)))
+
+    def cost(last: int) -> float:
+        return sum(
+            per_epoch + (eval_s if (j >= eval_from or j == last) else 0.0)
+            for j in range(epoch + 1, last + 1)
+        )
+
+    fit = planned
+    while fit > epoch and elapsed + cost(fit) > budget:
+        fit -= 1
+    if fit < planned:
+        log.info(
+            "lidnet: %.0f s per epoch lately, %.0f s left of %.1f min: %d epochs instead of %d",
+            per_epoch,
+            budget - elapsed,
+            config.max_minutes,
+            fit,
+            planned,
+        )
+    return fit
 
 
 def backbone_gflops_per_second(backbone: Any, seconds: float = 4.0) -> float:

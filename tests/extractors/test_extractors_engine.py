@@ -382,3 +382,126 @@ def test_batches_respect_the_budget_and_cover_every_item() -> None:
     assert plan_batches(durations, 8.0, keys=[f"u{i}" for i in range(8)]) == batches
     with pytest.raises(ConfigError):
         plan_batches(durations, 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Several extractors in one run: one decode per wave
+# ---------------------------------------------------------------------------------------
+def test_joint_batches_keep_each_extractors_batches_and_planned_order() -> None:
+    from extractors.engine import joint_batches
+
+    planned = [[4, 0], [2, 3], [1], [5]]
+    first = [[4, 0], [2, 3], [5]]  # nothing done yet
+    second = [[0], [1]]  # rows 2-5 and 4 done before
+    schedule = joint_batches(planned, [first, second])
+    assert schedule == [
+        ([4, 0], [[4, 0], [0]]),
+        ([2, 3], [[2, 3], []]),
+        ([1], [[], [1]]),
+        ([5], [[5], []]),
+    ]
+    assert joint_batches(planned, [[], []]) == []
+
+
+class _Recording(Extractor):
+    """A test extractor that remembers the wave objects it was given."""
+
+    def __init__(self, name: str, seen: list[int]) -> None:
+        self.spec = ExtractorSpec(
+            name=name, version="1", columns=(FeatureColumn("energy", length=1),)
+        )
+        self.seen = seen
+
+    def extract(self, waves: list[np.ndarray]) -> list[Row]:
+        self.seen.extend(id(w) for w in waves)
+        return [{"energy": np.array([float(np.mean(w**2))], np.float32)} for w in waves]
+
+
+@pytest.fixture()
+def two_recorders() -> Iterator[dict[str, list[int]]]:
+    seen: dict[str, list[int]] = {"rec-a": [], "rec-b": []}
+    for name in seen:
+        registry.register(
+            RegistryEntry(
+                name=name,
+                spec=lambda name=name: _Recording(name, []).spec,
+                factory=lambda name=name, **kw: _Recording(name, seen[name]),
+                description="test entry recording the waves it extracts",
+            )
+        )
+    yield seen
+    for name in seen:
+        registry.unregister(name)
+
+
+def test_extractors_of_one_run_share_each_decoded_wave(
+    workdir: Workdir,
+    signal_manifest: pd.DataFrame,
+    two_recorders: dict[str, list[int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import extractors.engine as engine
+
+    decoded: list[str] = []
+    real_load = engine.load_wave
+
+    def counting_load(path: str) -> np.ndarray:
+        decoded.append(path)
+        return real_load(path)
+
+    monkeypatch.setattr(engine, "load_wave", counting_load)
+    # rec-a has 3 rows already; the joint run gives it the rest and rec-b everything
+    first = run_extraction(workdir, ["rec-a"], limit=3, batch_seconds=2.0, show_progress=False)
+    assert first["rec-a"].extracted == 3 and len(decoded) == 3
+    decoded.clear()
+    two_recorders["rec-a"].clear()
+
+    summary = run_extraction(
+        workdir, ["rec-a", "rec-b"], batch_seconds=2.0, rows_per_part=4, show_progress=False
+    )
+    n = len(signal_manifest)
+    assert summary["rec-a"].extracted == n - 3 and summary["rec-a"].skipped == 3
+    assert summary["rec-b"].extracted == n
+    assert sorted(decoded) == sorted(signal_manifest.path)  # each file decoded once
+    assert set(two_recorders["rec-a"]) <= set(two_recorders["rec-b"])  # the same arrays
+    assert all(run.wall_seconds > 0 for run in summary.runs)
+
+    # every extractor's rows equal a run of it alone
+    alone = Workdir(workdir.root.parent / "alone").ensure()
+    write_manifest(signal_manifest, alone.validated_manifest)
+    run_extraction(alone, ["rec-b"], batch_seconds=2.0, show_progress=False)
+    for name in ("rec-a", "rec-b"):
+        pd.testing.assert_frame_equal(
+            _comparable(read_features(workdir, name)), _comparable(read_features(alone, "rec-b"))
+        )
+
+
+def test_parallel_lanes_give_the_rows_of_a_sequential_run(
+    workdir: Workdir, signal_manifest: pd.DataFrame, two_recorders: dict[str, list[int]]
+) -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    kw: dict[str, Any] = {"batch_seconds": 2.0, "show_progress": False}
+    run_extraction(workdir, ["rec-a", "rec-b", "acoustic"], parallel=True, **kw)
+    assert torch.get_num_threads() == threads  # lanes restore torch's setting
+    sequential = Workdir(workdir.root.parent / "sequential").ensure()
+    write_manifest(signal_manifest, sequential.validated_manifest)
+    run_extraction(sequential, ["rec-a", "rec-b", "acoustic"], **kw)
+    for name in ("rec-a", "rec-b"):
+        pd.testing.assert_frame_equal(
+            _comparable(read_features(workdir, name)), _comparable(read_features(sequential, name))
+        )
+    lanes, alone = (
+        read_features(wd, "acoustic").sort_values("utterance_id").reset_index(drop=True)
+        for wd in (workdir, sequential)
+    )
+    assert list(lanes.utterance_id) == list(alone.utterance_id)
+    for col in registry.get_spec("acoustic").feature_names:  # one torch thread vs several
+        np.testing.assert_allclose(
+            np.stack(lanes[col].map(np.atleast_1d)),
+            np.stack(alone[col].map(np.atleast_1d)),
+            rtol=1e-4,
+            atol=1e-5,
+            err_msg=col,
+        )

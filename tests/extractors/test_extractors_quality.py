@@ -121,3 +121,32 @@ def test_acoustic_and_quality_share_one_vad_pass_per_wave(
         extract_waves(quality, [w.copy() for w in waves])
         extract_waves(quality, [w.copy() for w in waves])
     assert vad.calls == 3 * len(waves)
+
+
+def test_the_batch_job_runs_the_vad_once_per_wave_for_acoustic_and_quality(
+    no_squim: None,
+    synth_corpus: tuple[Path, pd.DataFrame],
+    workdir: Workdir,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import validation.speech_quality as speech_quality
+    from corpus.manifest import write_manifest
+
+    _, manifest = synth_corpus
+    frame = manifest.iloc[:6].reset_index(drop=True)
+    write_manifest(frame, workdir.validated_manifest)
+    segmented: list[int] = []
+    real = speech_quality._speech_segments
+
+    def counting(wave: np.ndarray, vad: object, s: object) -> list[tuple[int, int]]:
+        segmented.append(wave.size)
+        return real(wave, vad, s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(speech_quality, "_speech_segments", counting)
+    summary = run_extraction(
+        workdir, ["acoustic", "quality"], device="cpu", batch_seconds=4.0, show_progress=False
+    )
+    assert summary["acoustic"].extracted == summary["quality"].extracted == len(frame)
+    assert len(segmented) == len(frame)
+    ratios = read_features(workdir, "quality").set_index("utterance_id").speech_ratio
+    assert ((ratios > 0.2) & (ratios <= 1.0)).all()  # espeak speech, measured, not defaulted
