@@ -586,7 +586,7 @@ def _train_epochs(
     schedule resized after epoch 1 to the epochs that fit the budget.  Returns seconds."""
     import torch
 
-    planned = config.epochs  # resized after epoch 1 to what fits max_minutes, then shrunk
+    planned = ceiling = config.epochs  # after epoch 1: what fits max_minutes, then re-planned
     start = time.perf_counter()
     train_times: list[float] = []  # per epoch, without the dev evaluation
     eval_s = 0.0  # the latest dev evaluation's seconds
@@ -646,9 +646,11 @@ def _train_epochs(
                     e.active = False
         elapsed = time.perf_counter() - start
         if epoch == 1:
-            planned = _epochs_that_fit(config, train_s, eval_s)
+            planned = ceiling = _epochs_that_fit(config, train_s, eval_s)
         else:
-            planned = _replanned_epochs(config, planned, epoch, elapsed, train_times, eval_s)
+            planned = _replanned_epochs(
+                config, planned, ceiling, epoch, elapsed, train_times, eval_s
+            )
         for e in encoders:
             e.cycle.resize(steps * planned)
         log.info(
@@ -698,25 +700,28 @@ def _epochs_that_fit(config: LidnetTrainConfig, train_s: float, eval_s: float) -
 def _replanned_epochs(
     config: LidnetTrainConfig,
     planned: int,
+    ceiling: int,
     epoch: int,
     elapsed: float,
     train_times: list[float],
     eval_s: float,
-    recent: int = 3,
+    recent: int = 5,
 ) -> int:
-    """``planned``, or fewer epochs when the rest no longer fits ``config.max_minutes``.
+    """The most epochs, up to ``ceiling`` (the first epoch's plan), whose rest still fits
+    ``config.max_minutes`` after epoch ``epoch`` (``elapsed`` seconds in); ``planned`` is
+    the current plan (for the log line).
 
-    After epoch ``epoch`` (``elapsed`` seconds in), each remaining epoch is expected to take
-    the median training time of the last ``recent`` epochs, plus ``eval_s`` where it evaluates
-    on dev (from ``eval_from`` on).  The first epoch's estimate runs low when later epochs
-    slow down (evaluations begin, the machine gets busier: a run planned 28 epochs of 7 min
-    from its first and took 7.5): the schedule then shrinks, never grows, so the annealed
-    end of the one-cycle schedule lands inside the budget.  With no time left the run ends
-    after this epoch.
+    Each remaining epoch is expected to take the median training time of the last
+    ``recent`` epochs, plus ``eval_s`` (the latest dev evaluation) where it evaluates on
+    dev (from ``eval_from`` on).  The first epoch's estimate is off when later epochs run
+    slower or faster (evaluations begin, the machine gets busier or quieter: a run planned
+    28 epochs of 7 min from its first and took 7.5), so the one-cycle schedule is resized
+    to this plan each epoch, and its annealed end lands inside the budget.  With no time
+    left the run ends after this epoch.
     """
     budget = config.max_minutes * 60.0
     per_epoch = float(np.median(train_times[-recent:])) if train_times else 0.0
-    eval_from = max(1, int(np.ceil(config.eval_from * planned)))
+    eval_from = max(1, int(np.ceil(config.eval_from * ceiling)))
 
     def cost(last: int) -> float:
         return sum(
@@ -724,10 +729,10 @@ def _replanned_epochs(
             for j in range(epoch + 1, last + 1)
         )
 
-    fit = planned
+    fit = max(ceiling, epoch)
     while fit > epoch and elapsed + cost(fit) > budget:
         fit -= 1
-    if fit < planned:
+    if fit != planned:
         log.info(
             "lidnet: %.0f s per epoch lately, %.0f s left of %.1f min: %d epochs instead of %d",
             per_epoch,

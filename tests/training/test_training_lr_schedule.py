@@ -37,17 +37,17 @@ def test_epochs_that_fit_the_budget_count_training_and_later_evaluations():
     assert _epochs_that_fit(cfg, 600.0, 0.0) == 1  # at least one
 
 
-def test_the_plan_shrinks_when_later_epochs_run_slower_and_never_grows():
+def test_the_plan_follows_the_recent_epoch_times_up_to_the_first_plan():
     from training.lidnet_train import _replanned_epochs
 
     cfg = LidnetTrainConfig(epochs=30, max_minutes=5.0, eval_from=0.5)  # 300 s
     # planned 20 from a 14 s first epoch; after epoch 10 at 160 s epochs take 16 s, and
     # evaluations (2 s each) run from epoch 10 of 20: 7 more epochs of 18 s fit the 140 s
     # left, not 10
-    assert _replanned_epochs(cfg, 20, 10, 160.0, [14.0] + [16.0] * 9, 2.0) == 17
-    # faster than planned: the plan stays (a longer schedule would re-warm the rate)
-    assert _replanned_epochs(cfg, 20, 10, 100.0, [10.0] * 10, 1.0) == 20
-    # the median of the last three epochs, not one slow outlier
-    assert _replanned_epochs(cfg, 20, 10, 140.0, [14.0] * 9 + [40.0], 0.0) == 20
+    assert _replanned_epochs(cfg, 20, 20, 10, 160.0, [14.0] + [16.0] * 9, 2.0) == 17
+    # quicker again later: back up, but never past the first epoch's plan
+    assert _replanned_epochs(cfg, 17, 20, 12, 170.0, [16.0] * 7 + [8.0] * 5, 1.0) == 20
+    # the median of the recent epochs, not one slow outlier
+    assert _replanned_epochs(cfg, 20, 20, 10, 140.0, [14.0] * 9 + [40.0], 0.0) == 20
     # no time left: stop after this epoch
-    assert _replanned_epochs(cfg, 20, 12, 310.0, [25.0] * 12, 0.0) == 12
+    assert _replanned_epochs(cfg, 20, 20, 12, 310.0, [25.0] * 12, 0.0) == 12
