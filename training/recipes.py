@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nordlid.workdir import Workdir
-from training.cascade import CascadeChoice, tune_threshold
+from training.cascade import DEFAULT_MAX_DISAGREEMENT, CascadeChoice, tune_threshold
 from training.dataset import (
     HistoricalFetch,
     build_training_set,
@@ -73,6 +73,7 @@ def tune_cascade(
     *,
     target_accuracy: float | None = None,
     max_accuracy_loss: float = DEFAULT_MAX_ACCURACY_LOSS,
+    max_disagreement: float | None = DEFAULT_MAX_DISAGREEMENT,
     entity_df: Any = None,
     fetch: HistoricalFetch | None = None,
 ) -> CascadeChoice:
@@ -80,7 +81,8 @@ def tune_cascade(
 
     The target is ``target_accuracy`` when given, else premium's own dev accuracy minus
     ``max_accuracy_loss``: the cascade may answer with mini wherever that costs at most
-    that much accuracy against premium alone."""
+    that much accuracy against premium alone, and (``max_disagreement``) changes premium's
+    answer on at most that share of the dev rows it keeps (:mod:`training.cascade`)."""
     if entity_df is None:
         entity_df = load_entity_frame(workdir)
     if mini.card.labels != premium.card.labels:
@@ -102,6 +104,7 @@ def tune_cascade(
         mini_cost=_cost(mini.card.cost),
         premium_cost=_cost(premium.card.cost),
         target_accuracy=target_accuracy,
+        max_disagreement=max_disagreement,
     )
     registry = ModelRegistry(workdir.models)
     for mv in (mini, premium):
@@ -116,12 +119,14 @@ def tune_cascade(
         registry.write_card(card)
         mv.card = card
     log.info(
-        "cascade threshold %.4f: dev accuracy %.4f (mini %.4f, premium %.4f), %.0f%% escalated%s",
+        "cascade threshold %.4f: dev accuracy %.4f (mini %.4f, premium %.4f), %.0f%% escalated,"
+        " mini differs from premium on %.1f%% of the rest%s",
         choice.threshold,
         choice.accuracy,
         choice.mini_accuracy,
         choice.premium_accuracy,
         100 * choice.escalation_rate,
+        100 * choice.disagreement,
         "" if choice.met_target else " — target NOT met",
     )
     return choice

@@ -138,3 +138,28 @@ def test_macro_f1_of_probabilities_and_inverse_frequency_class_weights():
     cm = confusion_matrix(np.asarray(labels)[y], np.asarray(labels)[[0, 1, 1, 2]], labels)
     assert macro_f1(labels, y, proba) == metrics_from_confusion(cm, labels)["macro_f1"]
     np.testing.assert_allclose(class_weights(np.array([0, 0, 0, 2]), 3), [4 / 6, 0.0, 4 / 2])
+
+
+def test_the_cheapest_threshold_also_keeps_mini_in_agreement_with_premium():
+    n = 400
+    y = np.arange(n) % 2
+    rows = np.arange(n)
+    conf = np.linspace(0.999, 0.55, n)  # mini keeps rows 0..k-1 at threshold conf[k-1]
+    # mini is wrong on eight rows among its confident ones and on every row from 300 on;
+    # premium is right except on rows 380-399
+    spread = np.isin(rows, [110, 120, 130, 140, 150, 160, 170, 180])
+    mini_pred = np.where(spread | (rows >= 300), 1 - y, y)
+    mini = np.where(np.eye(2)[mini_pred] == 1, conf[:, None], 1 - conf[:, None])
+    premium = np.eye(2)[np.where(rows >= 380, 1 - y, y)]
+    kw = {"mini_cost": 1.0, "premium_cost": 10.0, "target_accuracy": 0.92}
+    free = tune_threshold(mini, premium, y, **kw)
+    bound = tune_threshold(mini, premium, y, max_disagreement=0.02, **kw)
+    # accuracy alone: mini keeps rows 0-303 (8 + 4 + 20 errors = 0.92), changing 12 answers
+    assert free.met_target and free.escalation_rate == pytest.approx(96 / 400)
+    assert free.disagreement == pytest.approx(12 / 304)
+    # at most 2 % changed: rows 0-129 (rows 110 and 120 differ, 1.5 %)
+    assert bound.met_target and bound.escalation_rate == pytest.approx(270 / 400)
+    assert bound.disagreement == pytest.approx(2 / 130) and bound.max_disagreement == 0.02
+    assert bound.accuracy == pytest.approx(1 - 22 / 400)
+    with pytest.raises(ValueError, match="max_disagreement"):
+        tune_threshold(mini, premium, y, max_disagreement=1.5, **kw)
