@@ -18,6 +18,7 @@ the wall seconds of each way and its ratio to ``separate``.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -43,8 +44,6 @@ def main() -> None:
     parser.add_argument("--names", default="lidnet,lidnet-mini")
     parser.add_argument("--limit", type=int, default=800)
     args = parser.parse_args()
-
-    import os
 
     from extractors.engine import run_extraction
     from nordlid.workdir import Workdir

@@ -412,14 +412,14 @@ class _PendingOutput:
         self,
         plan: RunPlan,
         extractor: Extractor,
-        frame: pd.DataFrame,
+        ids: list[str],
+        events: list[Any],
         lineage: dict[str, Any],
         rows_per_part: int,
     ) -> None:
         self.plan, self.extractor, self.lineage = plan, extractor, lineage
         self.rows_per_part = rows_per_part
-        self.ids = frame["utterance_id"].astype(str).tolist()
-        self.events = frame["event_timestamp"].tolist()
+        self.ids, self.events = ids, events  # the manifest's, shared by every output
         self.buffer: tuple[list[str], list[Any], list[Row]] = ([], [], [])
         self.seconds = 0.0
 
@@ -481,11 +481,14 @@ def _run_pending(
     """
     from validation.speech_quality import shared_speech_segments, torch_threads
 
+    ids = frame["utterance_id"].astype(str).tolist()
+    events = frame["event_timestamp"].tolist()
     outputs = [
         _PendingOutput(
             plan,
             plan.extractor,
-            frame,
+            ids,
+            events,
             run_lineage(
                 plan.extractor,
                 device=device,
@@ -499,7 +502,6 @@ def _run_pending(
     ]
     if not outputs:
         return {}
-    ids = frame["utterance_id"].astype(str).tolist()
     planned = plan_batches(frame["duration_s"].astype(float).tolist(), batch_seconds, keys=ids)
     schedule = joint_batches(planned, [out.plan.batches for out in outputs])
     paths = frame["path"].astype(str).tolist()
@@ -508,7 +510,7 @@ def _run_pending(
     lanes, threads = _lanes(len(outputs) if parallel else 1)
     with (
         ExtractionProgress(label, total, enabled=show_progress) as bar,
-        ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="nordlid-lane") as pool,
+        _lane_pool(lanes) as pool,
         torch_threads(threads),
     ):
         decoding = _prefetched([rows for rows, _ in schedule], paths)
@@ -516,7 +518,7 @@ def _run_pending(
             decoded = dict(zip(rows, waves, strict=True))
             with shared_speech_segments():
                 work = [(out, batch) for out, batch in zip(outputs, members, strict=True) if batch]
-                if lanes == 1:
+                if pool is None:
                     done = [out.take(batch, decoded) for out, batch in work]
                 else:  # each lane in a copy of this context: the VAD memo stays visible
                     jobs = [
@@ -529,6 +531,16 @@ def _run_pending(
         for out in outputs:
             out.flush()
     return {out.plan.run.name: out.seconds for out in outputs}
+
+
+@contextlib.contextmanager
+def _lane_pool(lanes: int) -> Iterator[ThreadPoolExecutor | None]:
+    """Worker threads for ``lanes`` > 1 lanes; None (the caller's thread) for one."""
+    if lanes == 1:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="nordlid-lane") as pool:
+        yield pool
 
 
 def _lanes(wanted: int) -> tuple[int, int | None]:
