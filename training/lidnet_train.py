@@ -713,17 +713,18 @@ def _replanned_epochs(
 
     Each remaining epoch is expected to take the median training time of the last
     ``recent`` epochs, plus ``eval_s`` (the latest dev evaluation) where it evaluates on
-    dev (from ``eval_from`` on).  The first epoch's estimate is off when later epochs run
-    slower or faster (evaluations begin, the machine gets busier or quieter: a run planned
-    28 epochs of 7 min from its first and took 7.5), so the one-cycle schedule is resized
-    to this plan each epoch, and its annealed end lands inside the budget.  With no time
-    left the run ends after this epoch.
+    dev (from ``eval_from`` of that plan on, as :func:`_train_epochs` decides it).  The
+    first epoch's estimate is off when later epochs run slower or faster (evaluations
+    begin, the machine gets busier or quieter: a run planned 28 epochs of 7 min from its
+    first and took 7.5), so the one-cycle schedule is resized to this plan each epoch, and
+    its annealed end lands inside the budget.  With no time left the run ends after this
+    epoch.
     """
     budget = config.max_minutes * 60.0
     per_epoch = float(np.median(train_times[-recent:])) if train_times else 0.0
-    eval_from = max(1, int(np.ceil(config.eval_from * ceiling)))
 
     def cost(last: int) -> float:
+        eval_from = max(1, int(np.ceil(config.eval_from * last)))  # as the loop decides it
         return sum(
             per_epoch + (eval_s if (j >= eval_from or j == last) else 0.0)
             for j in range(epoch + 1, last + 1)
